@@ -1,0 +1,16 @@
+// The sequencer's public surface.
+
+export { TxnKind } from './types.js';
+export type { Batch, ControlEntry, LogEntry, LogEntryBody, TxnRequest } from './types.js';
+export {
+  LogCorruptionError,
+  LogEnvelope,
+  decodeLogEntry,
+  encodeLogEntry,
+  encodeLogEntryWithSchema,
+  logSchemaVersions,
+} from './logCodec.js';
+export type { LogSchemaVersion } from './logCodec.js';
+export { InputLog, LOG_DB_NAME, logPositionKey } from './inputLog.js';
+export { LocalSequencer, VolatileLogSink, SequencerDefaults } from './localSequencer.js';
+export type { LogSink, Sequencer, LocalSequencerOptions } from './localSequencer.js';

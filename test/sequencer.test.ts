@@ -1,0 +1,115 @@
+import t from 'tap';
+import { LocalSequencer, TxnKind, type LogEntry, type LogEntryBody, type LogSink, type TxnRequest } from '../src/sequencer/index.js';
+
+const program = { reads: { points: [], ranges: [] }, writes: { points: [], ranges: [] }, body: [] };
+const txn = (id: string): TxnRequest => ({ txnId: id, user: 'test', kind: TxnKind.readWrite, program, params: [], sql: '' });
+
+/** A log sink whose appends complete when the test says so, in any order it likes. */
+class ManualSink implements LogSink {
+  lastPosition = 0;
+  readonly appended: { body: LogEntryBody; complete: () => void; fail: (e: Error) => void }[] = [];
+  append(body: LogEntryBody): Promise<number> {
+    const position = ++this.lastPosition;
+    return new Promise((resolve, reject) => {
+      this.appended.push({ body, complete: () => resolve(position), fail: reject });
+    });
+  }
+}
+
+function sequencer(sink: LogSink, delivered: LogEntry[], options: Partial<{ epochMs: number; maxBatchTxns: number; maxPendingTxns: number }> = {}) {
+  return new LocalSequencer(sink, {
+    epochMs: options.epochMs ?? 5,
+    maxBatchTxns: options.maxBatchTxns ?? 100,
+    maxPendingTxns: options.maxPendingTxns ?? 1000,
+    onDurable: (e) => delivered.push(e),
+    nowMs: () => 1_700_000_000_000,
+  });
+}
+
+t.test('transactions submitted within one epoch share one batch and one position', async (t) => {
+  const sink = new ManualSink();
+  const delivered: LogEntry[] = [];
+  const seq = sequencer(sink, delivered);
+  const a = seq.submit(txn('a'));
+  const b = seq.submit(txn('b'));
+  await new Promise((r) => setTimeout(r, 20));
+  t.equal(sink.appended.length, 1);
+  sink.appended[0]?.complete();
+  t.same(await Promise.all([a, b]), [1, 1]);
+  const entry = delivered[0];
+  t.equal(entry?.kind, 'batch');
+  if (entry?.kind === 'batch') t.same(entry.batch.txns.map((x) => x.txnId), ['a', 'b']);
+  t.equal(entry?.kind === 'batch' ? entry.batch.timestampMs : 0, 1_700_000_000_000);
+});
+
+t.test('a full batch closes before its epoch ends', async (t) => {
+  const sink = new ManualSink();
+  const seq = sequencer(sink, [], { epochMs: 60_000, maxBatchTxns: 2 });
+  void seq.submit(txn('a'));
+  void seq.submit(txn('b'));
+  t.equal(sink.appended.length, 1, 'closed at once, without waiting a minute');
+  void seq.submit(txn('c'));
+  t.equal(sink.appended.length, 1, 'the third opens the next batch');
+  const closing = seq.close();
+  for (const a of sink.appended) a.complete();
+  await closing;
+});
+
+t.test('durable entries are handed on in position order even when appends finish out of order', async (t) => {
+  const sink = new ManualSink();
+  const delivered: LogEntry[] = [];
+  const seq = sequencer(sink, delivered, { maxBatchTxns: 1 });
+  const first = seq.submit(txn('a'));
+  const second = seq.submit(txn('b'));
+  sink.appended[1]?.complete();
+  await new Promise((r) => setTimeout(r, 5));
+  t.equal(delivered.length, 0, 'position 2 waits for position 1');
+  sink.appended[0]?.complete();
+  t.same(await Promise.all([first, second]), [1, 2]);
+  t.same(delivered.map((e) => e.position), [1, 2]);
+});
+
+t.test('a failed append fails its transactions and every later submission', async (t) => {
+  const sink = new ManualSink();
+  const seq = sequencer(sink, [], { maxBatchTxns: 1 });
+  const first = seq.submit(txn('a'));
+  sink.appended[0]?.fail(new Error('disk full'));
+  await t.rejects(first, /disk full/);
+  await t.rejects(seq.submit(txn('b')), /the input log failed: disk full/);
+});
+
+t.test('submissions beyond the pending bound are refused with SQLSTATE 53000', async (t) => {
+  const sink = new ManualSink();
+  const seq = sequencer(sink, [], { maxPendingTxns: 2, epochMs: 60_000 });
+  void seq.submit(txn('a'));
+  void seq.submit(txn('b'));
+  await t.rejects(seq.submit(txn('c')), { code: '53000' });
+  for (const a of sink.appended) a.complete();
+  const closing = seq.close();
+  for (const a of sink.appended) a.complete();
+  await closing;
+});
+
+t.test('batch timestamps never go backwards when the clock does', async (t) => {
+  const sink = new ManualSink();
+  const delivered: LogEntry[] = [];
+  const clock = [2000, 1000];
+  const seq = new LocalSequencer(sink, {
+    epochMs: 1,
+    maxBatchTxns: 1,
+    maxPendingTxns: 10,
+    onDurable: (e) => delivered.push(e),
+    nowMs: () => clock.shift() ?? 0,
+  });
+  const a = seq.submit(txn('a'));
+  const b = seq.submit(txn('b'));
+  for (const x of sink.appended) x.complete();
+  await Promise.all([a, b]);
+  t.same(delivered.map((e) => (e.kind === 'batch' ? e.batch.timestampMs : -1)), [2000, 2000]);
+});
+
+t.test('a closed sequencer refuses new transactions', async (t) => {
+  const seq = sequencer(new ManualSink(), []);
+  await seq.close();
+  await t.rejects(seq.submit(txn('a')), { code: '57P01' });
+});
