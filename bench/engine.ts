@@ -1,0 +1,180 @@
+// `ordo bench engine`: in-process engine workloads, run twice — with the durable input log and with the
+// log disabled (executor only) — so the ratio shows what the log costs. Prints one JSON object per run.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { optionalInt, optionalNumber, parseCommand, UsageError, type CommandSpec } from '../src/cli/args.js';
+import { NodeDefaults, openNode, type OrdoNode } from '../src/node/index.js';
+import { TxnKind, type TxnRequest } from '../src/sequencer/index.js';
+import { loaderProgram, makeWorkload, microRow, WorkloadNames, type WorkloadName } from './workloads.js';
+
+export const benchEngineSpec: CommandSpec = {
+  usage: 'ordo bench engine --workload NAME --seconds N [--contention X] [--data-dir DIR]',
+  summary:
+    `Runs an in-process engine workload (${WorkloadNames.join(', ')}) first with the log disabled (executor only), then with the durable input log, and prints one JSON object per run; the durable run carries ratio = durable txnsPerSec / executor-only txnsPerSec. With --data-dir the durable run's data is kept there for ordo replay and ordo checksum.`,
+  flags: {
+    workload: { type: 'string', valueName: 'NAME', help: WorkloadNames.join(' | '), default: 'calvin-micro' },
+    seconds: { type: 'string', valueName: 'N', help: 'measured seconds per run', default: '5' },
+    contention: {
+      type: 'string',
+      valueName: 'X',
+      help: "calvin-micro's contention index: the inverse of the number of hot records",
+      default: '0.01',
+    },
+    records: { type: 'string', valueName: 'N', help: 'rows in the table', default: '100000' },
+    clients: { type: 'string', valueName: 'N', help: 'transactions kept in flight', default: '1000' },
+    'epoch-ms': { type: 'string', valueName: 'MS', help: 'sequencer epoch', default: String(NodeDefaults.epochMs) },
+    'data-dir': { type: 'string', valueName: 'DIR', help: 'keep the durable run in DIR (must be new or empty)' },
+    'executor-only': { type: 'boolean', help: 'skip the durable run' },
+    seed: { type: 'string', valueName: 'N', help: 'seed of the key choices', default: '42' },
+  },
+};
+
+interface RunConfig {
+  readonly workload: WorkloadName;
+  readonly seconds: number;
+  readonly contention: number;
+  readonly records: number;
+  readonly clients: number;
+  readonly epochMs: number;
+  readonly seed: number;
+}
+
+export interface RunResult {
+  readonly run: 'durable' | 'executor-only';
+  readonly workload: WorkloadName;
+  readonly txnsPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p99Epochs: number;
+  readonly committed: number;
+  readonly aborted: number;
+  readonly logAppendsPerSec: number;
+  readonly avgBatchTxns: number;
+  readonly seconds: number;
+  readonly clients: number;
+  readonly epochMs: number;
+  readonly contention: number | null;
+  readonly records: number;
+}
+
+async function load(node: OrdoNode, records: number): Promise<void> {
+  const rowsPerTxn = 1000;
+  const program = loaderProgram(rowsPerTxn);
+  const inflight: Promise<unknown>[] = [];
+  for (let start = 0; start < records; start += rowsPerTxn) {
+    const params = [];
+    for (let i = 0; i < rowsPerTxn; i++) params.push(...microRow(Math.min(start + i, records - 1)));
+    inflight.push(
+      node.submit({ txnId: `load-${start}`, user: 'bench', kind: TxnKind.readWrite, program, params, sql: '' }).then((r) => {
+        if (r.status !== 'committed') throw new Error(`load failed: ${r.message}`);
+      }),
+    );
+    if (inflight.length >= 16) await Promise.all(inflight.splice(0));
+  }
+  await Promise.all(inflight);
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
+}
+
+async function runOnce(config: RunConfig, dataDir: string, durable: boolean): Promise<RunResult> {
+  const node = openNode({ dataDir, epochMs: config.epochMs, logEnabled: durable });
+  try {
+    await load(node, config.records);
+    const workload = makeWorkload(config.workload, config.records, config.contention, config.seed);
+    const latencies: number[] = [];
+    let committed = 0;
+    let aborted = 0;
+    let txnCounter = 0;
+    const warmupMs = Math.min(1000, config.seconds * 100);
+    const startMs = performance.now();
+    const measureFromMs = startMs + warmupMs;
+    const endMs = measureFromMs + config.seconds * 1000;
+    let positionAtMeasureStart = -1;
+    const client = async (): Promise<void> => {
+      for (;;) {
+        const t0 = performance.now();
+        if (t0 >= endMs) return;
+        if (t0 >= measureFromMs && positionAtMeasureStart < 0) positionAtMeasureStart = node.lastLogPosition;
+        const txn: TxnRequest = {
+          txnId: `b-${txnCounter++}`,
+          user: 'bench',
+          kind: TxnKind.readWrite,
+          program: workload.program,
+          params: workload.next(),
+          sql: '',
+        };
+        const result = await node.submit(txn);
+        if (t0 < measureFromMs) continue;
+        latencies.push(performance.now() - t0);
+        if (result.status === 'committed') committed++;
+        else aborted++;
+      }
+    };
+    await Promise.all(Array.from({ length: config.clients }, client));
+    const elapsedSec = (performance.now() - measureFromMs) / 1000;
+    const batches = node.lastLogPosition - Math.max(0, positionAtMeasureStart);
+    const sorted = Float64Array.from(latencies).sort();
+    const p99Ms = percentile(sorted, 0.99);
+    return {
+      run: durable ? 'durable' : 'executor-only',
+      workload: config.workload,
+      txnsPerSec: Math.round((committed + aborted) / elapsedSec),
+      p50Ms: round2(percentile(sorted, 0.5)),
+      p99Ms: round2(p99Ms),
+      p99Epochs: round2(p99Ms / config.epochMs),
+      committed,
+      aborted,
+      logAppendsPerSec: Math.round(batches / elapsedSec),
+      avgBatchTxns: batches > 0 ? Math.round((committed + aborted) / batches) : 0,
+      seconds: round2(elapsedSec),
+      clients: config.clients,
+      epochMs: config.epochMs,
+      contention: config.workload === 'calvin-micro' ? config.contention : null,
+      records: config.records,
+    };
+  } finally {
+    await node.close();
+  }
+}
+
+function round2(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+export async function benchEngine(argv: readonly string[]): Promise<void> {
+  const flags = parseCommand(benchEngineSpec, argv);
+  if (flags === undefined) return;
+  const workload = String(flags.workload);
+  if (!(WorkloadNames as readonly string[]).includes(workload)) {
+    throw new UsageError(`--workload must be one of ${WorkloadNames.join(', ')}, got '${workload}'`);
+  }
+  const config: RunConfig = {
+    workload: workload as WorkloadName,
+    seconds: optionalNumber(flags, 'seconds', 0.1, 3600) ?? 5,
+    contention: optionalNumber(flags, 'contention', 1e-6, 1) ?? 0.01,
+    records: optionalInt(flags, 'records', 100) ?? 100_000,
+    clients: optionalInt(flags, 'clients', 1) ?? 1000,
+    epochMs: optionalInt(flags, 'epoch-ms', 1) ?? NodeDefaults.epochMs,
+    seed: optionalInt(flags, 'seed', 0) ?? 42,
+  };
+  const scratch = mkdtempSync(join(tmpdir(), 'ordo-bench-'));
+  try {
+    const executorOnly = await runOnce(config, join(scratch, 'executor-only'), false);
+    process.stdout.write(`${JSON.stringify({ ...executorOnly, ratio: 1 })}\n`);
+    if (flags['executor-only'] === true) return;
+    const keep = flags['data-dir'];
+    const durableDir = typeof keep === 'string' ? resolve(keep) : join(scratch, 'durable');
+    const durable = await runOnce(config, durableDir, true);
+    const ratio = executorOnly.txnsPerSec > 0 ? round2(durable.txnsPerSec / executorOnly.txnsPerSec) : 0;
+    process.stdout.write(
+      `${JSON.stringify({ ...durable, ratio, executorOnlyTxnsPerSec: executorOnly.txnsPerSec, dataDir: typeof keep === 'string' ? durableDir : null })}\n`,
+    );
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+// The `ordo` command: dispatches to its subcommands. Every subcommand takes --help.
+
+import { OrdoError, errorMessage } from '../util/index.js';
+import { UsageError } from './args.js';
+
+interface Command {
+  readonly name: string;
+  readonly summary: string;
+  readonly run: (argv: readonly string[]) => Promise<void>;
+}
+
+const commands: readonly Command[] = [
+  {
+    name: 'start',
+    summary: 'start the embedded single-node database',
+    run: async (argv) => (await import('./start.js')).start(argv),
+  },
+  {
+    name: 'log dump',
+    summary: 'print the input log as JSON lines, one per transaction',
+    run: async (argv) => (await import('./audit.js')).logDump(argv),
+  },
+  {
+    name: 'replay',
+    summary: 'rebuild a data directory from a log alone (point-in-time with --to)',
+    run: async (argv) => (await import('./audit.js')).replay(argv),
+  },
+  {
+    name: 'checksum',
+    summary: "print a data directory's applied position and state checksum",
+    run: async (argv) => (await import('./audit.js')).checksum(argv),
+  },
+  {
+    name: 'bench engine',
+    summary: 'run an in-process engine benchmark and print JSON',
+    run: async (argv) => (await import('../../bench/engine.js')).benchEngine(argv),
+  },
+];
+
+function usage(): string {
+  const width = Math.max(...commands.map((c) => c.name.length)) + 2;
+  return [
+    'usage: ordo <command> [flags]',
+    '',
+    'OrdoDB: a log-centric SQL database with deterministic (Calvin-style) ordering.',
+    '',
+    'commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    '',
+    "Run 'ordo <command> --help' for a command's flags.",
+  ].join('\n');
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return argv.length === 0 ? 2 : 0;
+  }
+  const command =
+    commands.find((c) => c.name === `${argv[0]} ${argv[1] ?? ''}`) ?? commands.find((c) => c.name === argv[0]);
+  if (command === undefined) {
+    process.stderr.write(`ordo: unknown command '${argv.join(' ')}'\n\n${usage()}\n`);
+    return 2;
+  }
+  const rest = argv.slice(command.name.split(' ').length);
+  try {
+    await command.run(rest);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`ordo ${command.name}: ${err.message}\n`);
+      return 2;
+    }
+    const code = err instanceof OrdoError ? ` [${err.code}]` : '';
+    process.stderr.write(`ordo ${command.name}: error${code}: ${errorMessage(err)}\n`);
+    if (!(err instanceof OrdoError) && process.env.ORDO_DEBUG !== undefined) {
+      process.stderr.write(`${err instanceof Error ? (err.stack ?? '') : ''}\n`);
+    }
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,4 @@
+// Public surface of a node: the embedded API and the data directory helpers the tools use.
+export { OrdoNode, openNode, NodeDefaults } from './node.js';
+export type { NodeOptions, TxnResult } from './node.js';
+export { lockDataDir, openEnvironment, lmdbPath, DataDirLayout } from './dataDir.js';
