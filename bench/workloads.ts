@@ -11,6 +11,13 @@ const PRIMARY = 0;
 const param = (i: number): Expr => ({ k: 'param', i });
 const lit = (v: Value): Expr => ({ k: 'lit', v });
 const key = (id: Expr): KeyExpr => ({ table: MICRO_TABLE, index: PRIMARY, parts: [id] });
+/** The key at parameter i, one object per i: statements that reuse a declared key skip re-encoding it. */
+const paramKeys = new Map<number, KeyExpr>();
+const keyAt = (i: number): KeyExpr => {
+  let k = paramKeys.get(i);
+  if (k === undefined) paramKeys.set(i, (k = key(param(i))));
+  return k;
+};
 
 /** A row of the micro table: [id, counter, padding]. */
 export function microRow(id: number): Value[] {
@@ -22,8 +29,8 @@ export function loaderProgram(rowsPerTxn: number): Program {
   const points: KeyExpr[] = [];
   const body: Stmt[] = [];
   for (let i = 0; i < rowsPerTxn; i++) {
-    points.push(key(param(3 * i)));
-    body.push({ k: 'put', key: key(param(3 * i)), row: [param(3 * i), param(3 * i + 1), param(3 * i + 2)] });
+    points.push(keyAt(3 * i));
+    body.push({ k: 'put', key: keyAt(3 * i), row: [param(3 * i), param(3 * i + 1), param(3 * i + 2)] });
   }
   return { reads: { points: [], ranges: [] }, writes: { points, ranges: [] }, body };
 }
@@ -40,14 +47,14 @@ function missingRowAbort(row: string): Stmt {
 /** Reads one row (parameter 0) and increments its counter. */
 export function updateProgram(): Program {
   return {
-    reads: { points: [key(param(0))], ranges: [] },
-    writes: { points: [key(param(0))], ranges: [] },
+    reads: { points: [keyAt(0)], ranges: [] },
+    writes: { points: [keyAt(0)], ranges: [] },
     body: [
-      { k: 'get', into: 'r', key: key(param(0)) },
+      { k: 'get', into: 'r', key: keyAt(0) },
       missingRowAbort('r'),
       {
         k: 'put',
-        key: key(param(0)),
+        key: keyAt(0),
         row: [param(0), { k: 'bin', op: '+', a: { k: 'col', row: 'r', i: 1 }, b: lit(1n) }, { k: 'col', row: 'r', i: 2 }],
       },
     ],
@@ -60,20 +67,20 @@ export function updateProgram(): Program {
  * read feeds the write.
  */
 export function calvinMicroProgram(): Program {
-  const body: Stmt[] = [{ k: 'get', into: 'h', key: key(param(0)) }, missingRowAbort('h')];
+  const body: Stmt[] = [{ k: 'get', into: 'h', key: keyAt(0) }, missingRowAbort('h')];
   let sum: Expr = lit(1n);
   for (let i = 1; i <= 9; i++) {
-    body.push({ k: 'get', into: `c${i}`, key: key(param(i)) });
+    body.push({ k: 'get', into: `c${i}`, key: keyAt(i) });
     sum = { k: 'bin', op: '+', a: sum, b: { k: 'call', fn: 'coalesce', args: [{ k: 'col', row: `c${i}`, i: 1 }, lit(0n)] } };
   }
   body.push({
     k: 'put',
-    key: key(param(0)),
+    key: keyAt(0),
     row: [param(0), { k: 'bin', op: '+', a: { k: 'col', row: 'h', i: 1 }, b: sum }, { k: 'col', row: 'h', i: 2 }],
   });
   return {
-    reads: { points: Array.from({ length: 10 }, (_, i) => key(param(i))), ranges: [] },
-    writes: { points: [key(param(0))], ranges: [] },
+    reads: { points: Array.from({ length: 10 }, (_, i) => keyAt(i)), ranges: [] },
+    writes: { points: [keyAt(0)], ranges: [] },
     body,
   };
 }

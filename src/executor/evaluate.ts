@@ -26,6 +26,12 @@ export interface DeclaredKeys {
 export interface DeclaredKeySets {
   readonly reads: DeclaredKeys;
   readonly writes: DeclaredKeys;
+  /**
+   * The encoding of each declared point key expression. A statement that reuses the very KeyExpr
+   * object it declared (as compiled plans do) gets its key from here instead of encoding it again:
+   * declared expressions depend on parameters only, so the bytes are the same.
+   */
+  readonly encodedByExpr?: ReadonlyMap<KeyExpr, Buffer>;
 }
 
 /** The store as of before this transaction; the driver provides it (the pure core never does I/O). */
@@ -535,6 +541,7 @@ export class ExprEvaluator {
   /** Row variables: the row's values, or null for "no row". Absent from the map = never bound. */
   readonly rows = new Map<string, readonly Value[] | null>();
   readonly counts = new Map<string, number>();
+  protected encodedByExpr: ReadonlyMap<KeyExpr, Buffer> | undefined;
 
   constructor(
     readonly params: readonly Value[],
@@ -656,6 +663,8 @@ export class ExprEvaluator {
   }
 
   key(k: KeyExpr): Buffer {
+    const known = this.encodedByExpr?.get(k);
+    if (known !== undefined) return known;
     const key = encodeKey(k.table, k.index, this.evalAll(k.parts));
     if (key.length > ProgramLimits.maxKeyBytes) {
       throw new TxnAbort(
@@ -785,6 +794,7 @@ class Execution extends ExprEvaluator {
     limits: Partial<ExecLimits>,
   ) {
     super(params, ctx.timestampMs);
+    this.encodedByExpr = declared.encodedByExpr;
     this.maxSteps = limits.maxStatementsExecuted ?? ProgramLimits.maxStatementsExecuted;
     this.maxRows = limits.maxResultRows ?? ProgramLimits.maxResultRows;
     this.readPoints = new PointSet([declared.reads.points, declared.writes.points]);

@@ -10,9 +10,14 @@ import type { DeclaredKeys, DeclaredKeySets } from './evaluate.js';
 
 export type { DeclaredKeys, DeclaredKeySets } from './evaluate.js';
 
-function evalKeySet(ev: ExprEvaluator, set: KeySetExpr): DeclaredKeys {
+function evalKeySet(ev: ExprEvaluator, set: KeySetExpr, encoded: Map<KeyExpr, Buffer>): DeclaredKeys {
   const points = new Array<Uint8Array>(set.points.length);
-  for (let i = 0; i < set.points.length; i++) points[i] = ev.key(set.points[i] as KeyExpr);
+  for (let i = 0; i < set.points.length; i++) {
+    const expr = set.points[i] as KeyExpr;
+    const key = encoded.get(expr) ?? ev.key(expr);
+    encoded.set(expr, key);
+    points[i] = key;
+  }
   const ranges = new Array<KeyRange>(set.ranges.length);
   for (let i = 0; i < set.ranges.length; i++) ranges[i] = ev.range(set.ranges[i] as RangeExpr);
   return { points, ranges };
@@ -31,7 +36,12 @@ export function evaluateKeySets(program: Program, params: readonly Value[]): Dec
   try {
     checkParams(params);
     const ev = new ExprEvaluator(params, null);
-    return { reads: evalKeySet(ev, program.reads), writes: evalKeySet(ev, program.writes) };
+    const encodedByExpr = new Map<KeyExpr, Buffer>();
+    return {
+      reads: evalKeySet(ev, program.reads, encodedByExpr),
+      writes: evalKeySet(ev, program.writes, encodedByExpr),
+      encodedByExpr,
+    };
   } catch (err) {
     if (err instanceof TxnAbort) throw new OrdoError(err.code, err.message);
     throw err;
