@@ -10,6 +10,15 @@
 // A full scan is verifyAll(), for the replay tool.
 
 import type { Database, RootDatabase } from 'lmdb';
+
+/** lmdb-js's `sync`, missing from its type declarations: mdb_env_sync(force) on a worker thread. */
+interface SyncableRoot {
+  sync(callback: (err?: unknown) => void): void;
+}
+
+function isSyncable(root: RootDatabase): root is RootDatabase & SyncableRoot {
+  return typeof (root as Partial<SyncableRoot>).sync === 'function';
+}
 import { assert } from '../util/index.js';
 import { LogCorruptionError, decodeLogEntry, encodeLogEntry } from './logCodec.js';
 import type { LogEntry, LogEntryBody } from './types.js';
@@ -31,18 +40,20 @@ function positionOfKey(key: Uint8Array): number | undefined {
 }
 
 export class InputLog {
-  private readonly root: RootDatabase;
+  private readonly root: RootDatabase & SyncableRoot;
   private readonly db: Database<Buffer, Buffer>;
   /** The highest position whose append has resolved (durable). */
   private durable: number;
   /** The position the next append takes; above `durable` while appends are in flight. */
   private next: number;
-  /** Resolves when every append so far has settled; appends resolve in call order behind it. */
-  private tail: Promise<void> = Promise.resolve();
+  /** Appends committed but not yet known to be on disk, in position order. */
+  private readonly syncWaiters: { position: number; resolve: (p: number) => void; reject: (e: Error) => void }[] = [];
+  private syncing = false;
   /** Set by the first failed append: from then on the in-memory positions cannot be trusted. */
   private failure: Error | undefined;
 
   private constructor(root: RootDatabase, db: Database<Buffer, Buffer>, last: number) {
+    assert(isSyncable(root), 'lmdb-js root database has no sync()');
     this.root = root;
     this.db = db;
     this.durable = last;
@@ -74,15 +85,18 @@ export class InputLog {
   }
 
   /**
-   * Appends at the next position and resolves with it once the record is committed and flushed to disk.
-   * Concurrent appends take consecutive positions in call order, are committed together where lmdb-js
-   * batches them, and resolve in call order. After a failed append every later append is refused: reopen
+   * Appends at the next position and resolves with it once the record is on disk.
+   *
+   * The record is committed synchronously on this thread, like everything else the node writes: mixing
+   * lmdb-js's background writer with main-thread `transactionSync` (which applies entries) once failed a
+   * commit under load with "MDB_BAD_TXN: reserved freelist had a data entry with zero-size". Durability
+   * is then an explicit `mdb_env_sync` on lmdb-js's worker thread (`root.sync`): lmdb-js's `flushed`
+   * does not cover synchronous commits. Appends that arrive while a sync runs share the next one (group
+   * commit), and resolve in position order. After a failed append every later one is refused: reopen
    * the log (open verifies the tail).
    */
   append(body: LogEntryBody): Promise<number> {
-    if (this.failure !== undefined) {
-      return Promise.reject(new Error(`input log refuses appends after an earlier failure: ${this.failure.message}`, { cause: this.failure }));
-    }
+    if (this.failure !== undefined) return Promise.reject(this.refusal());
     const position = this.next;
     let bytes: Buffer;
     try {
@@ -91,40 +105,47 @@ export class InputLog {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.next = position + 1;
-    // Conditional: a second writer or a bookkeeping bug must not replace a record that has a position.
     const key = logPositionKey(position);
-    const written = this.db.ifNoExists(key, () => {
-      void this.db.put(key, bytes);
+    try {
+      this.root.transactionSync(() => {
+        // A second writer or a bookkeeping bug must not replace a record that has a position.
+        if (this.db.getBinaryFast(key) !== undefined) throw new Error(`input log position ${position} is already taken`);
+        this.db.putSync(key, bytes);
+      });
+    } catch (err) {
+      this.failure ??= err instanceof Error ? err : new Error(String(err));
+      return Promise.reject(this.failure);
+    }
+    this.next = position + 1;
+    return new Promise<number>((resolve, reject) => {
+      this.syncWaiters.push({ position, resolve, reject });
+      this.startSync();
     });
-    const previous = this.tail;
-    const done = (async (): Promise<number> => {
-      // Settle behind the previous append even when this write failed, so outcomes arrive in call order.
-      const stored = await written.then(
-        (ok) => ok,
-        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
-      );
-      await previous;
-      try {
-        if (stored instanceof Error) throw stored;
-        if (this.failure !== undefined) throw new Error(`an earlier append failed: ${this.failure.message}`);
-        if (!stored) throw new Error(`input log position ${position} is already taken`);
-        // The commit may have returned before the fsync (lmdb-js overlappingSync); `flushed` read now
-        // covers every commit so far, ours included.
-        await this.root.flushed;
-      } catch (err) {
-        const failure = err instanceof Error ? err : new Error(String(err));
-        this.failure ??= failure;
-        throw failure;
+  }
+
+  private refusal(): Error {
+    const failure = this.failure ?? new Error('unknown failure');
+    return new Error(`input log refuses appends after an earlier failure: ${failure.message}`, { cause: failure });
+  }
+
+  /** Starts an fsync covering every record committed so far, unless one is running already. */
+  private startSync(): void {
+    if (this.syncing || this.syncWaiters.length === 0) return;
+    this.syncing = true;
+    const through = this.next - 1;
+    this.root.sync((err?: unknown) => {
+      this.syncing = false;
+      if (err !== undefined && err !== null) {
+        this.failure ??= err instanceof Error ? err : new Error(String(err));
+        for (const w of this.syncWaiters.splice(0)) w.reject(this.failure);
+        return;
       }
-      this.durable = position;
-      return position;
-    })();
-    this.tail = done.then(
-      () => undefined,
-      () => undefined,
-    );
-    return done;
+      this.durable = Math.max(this.durable, through);
+      let settled = 0;
+      while (settled < this.syncWaiters.length && (this.syncWaiters[settled]?.position ?? Infinity) <= through) settled++;
+      for (const w of this.syncWaiters.splice(0, settled)) w.resolve(w.position);
+      this.startSync();
+    });
   }
 
   /** The entry at `position`, verified; undefined outside 1..lastPosition. */
