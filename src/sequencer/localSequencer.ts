@@ -55,6 +55,8 @@ export class LocalSequencer implements Sequencer {
   private timer: NodeJS.Timeout | undefined;
   private epoch = 0;
   private lastTimestampMs = 0;
+  /** Monotonic time the last batch closed (performance.now()), for periodic epochs. */
+  private lastCloseMs = -Infinity;
   private pending = 0;
   /** Orders hand-offs: each append's delivery waits for the one before it. */
   private tail: Promise<void> = Promise.resolve();
@@ -85,7 +87,12 @@ export class LocalSequencer implements Sequencer {
       this.openWaiters.push({ resolve, reject });
       this.pending++;
       if (this.open.length >= this.options.maxBatchTxns) this.closeBatch();
-      else if (this.timer === undefined) this.timer = setTimeout(() => this.closeBatch(), this.options.epochMs);
+      else if (this.timer === undefined) {
+        // Epochs are periodic: a batch closes one epoch after the previous one closed, not one epoch
+        // after its first transaction arrived, so time spent executing counts toward the next epoch.
+        const waitMs = Math.max(0, this.lastCloseMs + this.options.epochMs - performance.now());
+        this.timer = setTimeout(() => this.closeBatch(), waitMs);
+      }
     });
   }
 
@@ -121,6 +128,7 @@ export class LocalSequencer implements Sequencer {
       this.timer = undefined;
     }
     if (this.open.length === 0) return;
+    this.lastCloseMs = performance.now();
     const txns = this.open;
     const waiters = this.openWaiters;
     this.open = [];
