@@ -50,7 +50,9 @@ export interface RunResult {
   readonly p99Epochs: number;
   readonly committed: number;
   readonly aborted: number;
-  readonly logAppendsPerSec: number;
+  readonly batchesPerSec: number;
+  /** fsyncs of the log (one covers every append committed before it started). */
+  readonly logSyncsPerSec: number;
   readonly avgBatchTxns: number;
   readonly seconds: number;
   readonly clients: number;
@@ -95,11 +97,15 @@ async function runOnce(config: RunConfig, dataDir: string, durable: boolean): Pr
     const measureFromMs = startMs + warmupMs;
     const endMs = measureFromMs + config.seconds * 1000;
     let positionAtMeasureStart = -1;
+    let syncsAtStart = 0;
     const client = async (): Promise<void> => {
       for (;;) {
         const t0 = performance.now();
         if (t0 >= endMs) return;
-        if (t0 >= measureFromMs && positionAtMeasureStart < 0) positionAtMeasureStart = node.lastLogPosition;
+        if (t0 >= measureFromMs && positionAtMeasureStart < 0) {
+          positionAtMeasureStart = node.appliedPosition;
+          syncsAtStart = node.inputLog.syncCount;
+        }
         const txn: TxnRequest = {
           txnId: `b-${txnCounter++}`,
           user: 'bench',
@@ -117,7 +123,7 @@ async function runOnce(config: RunConfig, dataDir: string, durable: boolean): Pr
     };
     await Promise.all(Array.from({ length: config.clients }, client));
     const elapsedSec = (performance.now() - measureFromMs) / 1000;
-    const batches = node.lastLogPosition - Math.max(0, positionAtMeasureStart);
+    const batches = node.appliedPosition - Math.max(0, positionAtMeasureStart);
     const sorted = Float64Array.from(latencies).sort();
     const p99Ms = percentile(sorted, 0.99);
     return {
@@ -129,7 +135,8 @@ async function runOnce(config: RunConfig, dataDir: string, durable: boolean): Pr
       p99Epochs: round2(p99Ms / config.epochMs),
       committed,
       aborted,
-      logAppendsPerSec: Math.round(batches / elapsedSec),
+      batchesPerSec: Math.round(batches / elapsedSec),
+      logSyncsPerSec: durable ? Math.round((node.inputLog.syncCount - syncsAtStart) / elapsedSec) : 0,
       avgBatchTxns: batches > 0 ? Math.round((committed + aborted) / batches) : 0,
       seconds: round2(elapsedSec),
       clients: config.clients,

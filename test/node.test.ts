@@ -2,9 +2,9 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { openEnvironment, openNode } from '../src/node/index.js';
-import { encodeKey } from '../src/partitions/index.js';
-import { InputLog } from '../src/sequencer/index.js';
-import { TxnKind } from '../src/sequencer/index.js';
+import { crc32 } from 'node:zlib';
+import { PartitionStore, encodeKey } from '../src/partitions/index.js';
+import { InputLog, LOG_DB_NAME, LogEnvelope, TxnKind, logPositionKey } from '../src/sequencer/index.js';
 import { getProgram, putProgram, putThenAbortProgram, scratchDir, TABLE, txn } from './helpers.js';
 
 t.test('a submitted transaction resolves with its outcome once executed', async (t) => {
@@ -107,4 +107,68 @@ t.test('closing a node sequences and applies what was already submitted', async 
   const pending = node.submit(txn(putProgram(1), [5n, 'late']));
   await node.close();
   t.equal((await pending).status, 'committed');
+});
+
+/** Rewrites the stored log record at `position` through `edit`, as a disk or a bug might. */
+async function tamperWithLogRecord(dataDir: string, position: number, edit: (record: Buffer) => Buffer): Promise<void> {
+  const env = openEnvironment(dataDir);
+  const db = env.openDB<Buffer, Buffer>(LOG_DB_NAME, { keyEncoding: 'binary', encoding: 'binary' });
+  const key = logPositionKey(position);
+  const record = db.get(key);
+  if (record === undefined) throw new Error(`no record at ${position}`);
+  db.putSync(key, edit(Buffer.from(record)));
+  await env.close();
+}
+
+async function nodeWithEntries(count: number): Promise<{ dataDir: string; appliedPosition: number; checksum: string }> {
+  const dataDir = scratchDir();
+  const node = openNode({ dataDir, epochMs: 1 });
+  for (let i = 0; i < count; i++) await node.submit(txn(putProgram(1), [BigInt(i), 'v']));
+  const { appliedPosition, checksum } = node;
+  await node.close();
+  return { dataDir, appliedPosition, checksum };
+}
+
+async function stateOf(dataDir: string): Promise<{ appliedPosition: number; checksum: string }> {
+  const env = openEnvironment(dataDir, { readOnly: true });
+  const store = PartitionStore.open(env, { checksumEveryPositions: 1 });
+  const state = { appliedPosition: store.appliedPosition, checksum: store.checksum };
+  await env.close();
+  return state;
+}
+
+t.test('a node whose last log record fails its checksum refuses to start, naming the position', async (t) => {
+  const { dataDir, appliedPosition, checksum } = await nodeWithEntries(3);
+  await tamperWithLogRecord(dataDir, 3, (r) => {
+    r[r.length - 1] = (r[r.length - 1] as number) ^ 0x01;
+    return r;
+  });
+  t.throws(() => openNode({ dataDir }), { code: 'XX001', message: /position 3 is corrupt: checksum mismatch/ });
+  t.same(await stateOf(dataDir), { appliedPosition, checksum }, 'nothing changed');
+  t.throws(() => openNode({ dataDir }), { code: 'XX001' }, 'and it keeps refusing: the record was not skipped or dropped');
+});
+
+t.test('a corrupt record the node still has to apply stops recovery at that position', async (t) => {
+  const { dataDir } = await nodeWithEntries(1);
+  const env = openEnvironment(dataDir);
+  const log = InputLog.open(env);
+  for (let i = 0; i < 3; i++) await log.append({ kind: 'batch', batch: { epoch: 100 + i, timestampMs: 1, txns: [txn(putProgram(1), [BigInt(50 + i), 'x'])] } });
+  await env.close();
+  await tamperWithLogRecord(dataDir, 3, (r) => {
+    r[20] = (r[20] as number) ^ 0xff;
+    return r;
+  });
+  t.throws(() => openNode({ dataDir }), { code: 'XX001', message: /position 3 is corrupt/ });
+  t.equal((await stateOf(dataDir)).appliedPosition, 1, 'recovery applied nothing: it verifies before it applies');
+});
+
+t.test('a record written with an unknown schema fingerprint is refused, naming the position', async (t) => {
+  const { dataDir, appliedPosition, checksum } = await nodeWithEntries(2);
+  await tamperWithLogRecord(dataDir, 2, (r) => {
+    r.fill(0xab, LogEnvelope.fingerprintOffset, LogEnvelope.payloadOffset);
+    r.writeUInt32BE(crc32(r.subarray(LogEnvelope.fingerprintOffset)), LogEnvelope.checksumOffset);
+    return r;
+  });
+  t.throws(() => openNode({ dataDir }), { code: 'XX001', message: /position 2 is corrupt: unknown writer schema fingerprint/ });
+  t.same(await stateOf(dataDir), { appliedPosition, checksum });
 });

@@ -94,6 +94,9 @@ export class OrdoNode {
     const from = this.store.appliedPosition + 1;
     const to = this.log.lastPosition;
     if (from > to) return;
+    // Verify the whole tail before applying any of it: a corrupt record stops the node with its state
+    // exactly as it was, rather than after applying the good records in front of it.
+    for (const entry of this.log.readRange(from, to)) void entry;
     for (const entry of this.log.readRange(from, to)) this.scheduler.applyEntry(entry);
     assert(this.store.appliedPosition === to, 'recovery applied the whole log');
   }

@@ -49,6 +49,7 @@ export class InputLog {
   /** Appends committed but not yet known to be on disk, in position order. */
   private readonly syncWaiters: { position: number; resolve: (p: number) => void; reject: (e: Error) => void }[] = [];
   private syncing = false;
+  private syncs = 0;
   /** Set by the first failed append: from then on the in-memory positions cannot be trusted. */
   private failure: Error | undefined;
 
@@ -77,6 +78,11 @@ export class InputLog {
     if (count !== last) log.throwFirstHole();
     if (last > 0) log.read(last);
     return log;
+  }
+
+  /** How many fsyncs appends have started (each covers every append committed before it). */
+  get syncCount(): number {
+    return this.syncs;
   }
 
   /** The highest durable position; 0 when the log is empty. Positions start at 1. */
@@ -132,6 +138,7 @@ export class InputLog {
   private startSync(): void {
     if (this.syncing || this.syncWaiters.length === 0) return;
     this.syncing = true;
+    this.syncs++;
     const through = this.next - 1;
     this.root.sync((err?: unknown) => {
       this.syncing = false;
