@@ -172,3 +172,14 @@ t.test('a record written with an unknown schema fingerprint is refused, naming t
   t.throws(() => openNode({ dataDir }), { code: 'XX001', message: /position 2 is corrupt: unknown writer schema fingerprint/ });
   t.same(await stateOf(dataDir), { appliedPosition, checksum });
 });
+
+t.test('a control entry takes its own log position and is applied in order with the batches', async (t) => {
+  const node = openNode({ dataDir: scratchDir(), epochMs: 1 });
+  t.teardown(() => node.close());
+  const before = await node.submit(txn(putProgram(1), [1n, 'a']));
+  const position = await node.submitControl({ kind: 'setSetting', name: 'statement_timeout', value: '5s' });
+  t.equal(position, before.position + 1);
+  t.equal(node.appliedPosition, position);
+  t.same(node.partitionStore.settings(), { statement_timeout: '5s' });
+  t.match(node.inputLog.read(position), { position, kind: 'control', timestampMs: Number, control: { kind: 'setSetting', name: 'statement_timeout', value: '5s' } });
+});
