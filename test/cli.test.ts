@@ -41,6 +41,7 @@ t.test('every command answers --help with its flags', async (t) => {
     [['replay'], '--into'],
     [['checksum'], '--recompute'],
     [['bench', 'engine'], '--workload'],
+    [['sim', 'raft'], '--seeds'],
   ] as const) {
     const { stdout, code } = await ordoCmd(...cmd, '--help');
     t.equal(code, 0, `${cmd.join(' ')} --help exits 0`);
@@ -135,4 +136,13 @@ t.test('start serves health, says where its data lives, and stops cleanly on SIG
   child.kill('SIGTERM');
   t.equal(await exited, 0);
   t.notOk(existsSync(join(dataDir, 'ordo.pid')), 'the lock is released');
+});
+
+t.test('sim raft replays a seed from its repro line and exits 1 when the checker finds a violation', async (t) => {
+  const ok = await ordoCmd('sim', 'raft', '--seed', '3', '--nodes', '3', '--ticks', '500');
+  t.equal(ok.code, 0);
+  t.match(JSON.parse(ok.stdout.trim().split('\n').pop() ?? '{}'), { runs: 1, failures: 0 });
+  const broken = await ordoCmd('sim', 'raft', '--seed', '2', '--nodes', '5', '--ticks', '2000', '--byzantine-votes');
+  t.equal(broken.code, 1);
+  t.match(broken.stdout, /"repro":"ordo sim raft --seed 2 --nodes 5 --ticks 2000 --byzantine-votes"/);
 });

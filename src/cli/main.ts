@@ -32,6 +32,11 @@ const commands: readonly Command[] = [
     run: async (argv) => (await import('./audit.js')).checksum(argv),
   },
   {
+    name: 'sim raft',
+    summary: 'run the deterministic Raft simulator over many seeds, or replay one',
+    run: async (argv) => (await import('./sim.js')).simRaft(argv),
+  },
+  {
     name: 'bench engine',
     summary: 'run an in-process engine benchmark and print JSON',
     run: async (argv) => (await import('../../bench/engine.js')).benchEngine(argv),
