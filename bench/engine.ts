@@ -53,6 +53,7 @@ export interface RunResult {
   readonly batchesPerSec: number;
   /** fsyncs of the log (one covers every append committed before it started). */
   readonly logSyncsPerSec: number;
+  readonly cpuUsPerTxn: number;
   readonly avgBatchTxns: number;
   readonly seconds: number;
   readonly clients: number;
@@ -98,6 +99,7 @@ async function runOnce(config: RunConfig, dataDir: string, durable: boolean): Pr
     const endMs = measureFromMs + config.seconds * 1000;
     let positionAtMeasureStart = -1;
     let syncsAtStart = 0;
+    let cpuAtStart: NodeJS.CpuUsage | undefined;
     const client = async (): Promise<void> => {
       for (;;) {
         const t0 = performance.now();
@@ -105,6 +107,7 @@ async function runOnce(config: RunConfig, dataDir: string, durable: boolean): Pr
         if (t0 >= measureFromMs && positionAtMeasureStart < 0) {
           positionAtMeasureStart = node.appliedPosition;
           syncsAtStart = node.inputLog.syncCount;
+          cpuAtStart = process.cpuUsage();
         }
         const txn: TxnRequest = {
           txnId: `b-${txnCounter++}`,
@@ -123,6 +126,7 @@ async function runOnce(config: RunConfig, dataDir: string, durable: boolean): Pr
     };
     await Promise.all(Array.from({ length: config.clients }, client));
     const elapsedSec = (performance.now() - measureFromMs) / 1000;
+    const cpu = process.cpuUsage(cpuAtStart);
     const batches = node.appliedPosition - Math.max(0, positionAtMeasureStart);
     const sorted = Float64Array.from(latencies).sort();
     const p99Ms = percentile(sorted, 0.99);
@@ -137,6 +141,8 @@ async function runOnce(config: RunConfig, dataDir: string, durable: boolean): Pr
       aborted,
       batchesPerSec: Math.round(batches / elapsedSec),
       logSyncsPerSec: durable ? Math.round((node.inputLog.syncCount - syncsAtStart) / elapsedSec) : 0,
+      // CPU of this process (all its threads) per transaction: steadier than throughput on a busy machine.
+      cpuUsPerTxn: committed + aborted > 0 ? round2((cpu.user + cpu.system) / (committed + aborted)) : 0,
       avgBatchTxns: batches > 0 ? Math.round((committed + aborted) / batches) : 0,
       seconds: round2(elapsedSec),
       clients: config.clients,

@@ -59,8 +59,11 @@ interface KeyState {
   key: Uint8Array | null;
   /** The latest exclusive transaction on this key, while it is active. */
   lastExclusive: Txn | null;
-  /** Active readers that arrived after `lastExclusive` (earlier readers are covered by waiting for it). */
-  readonly readersSince: Set<Txn>;
+  /**
+   * Active readers that arrived after `lastExclusive` (earlier readers are covered by waiting for it);
+   * null until the first reader, since most keys of a write-heavy workload never have one.
+   */
+  readersSince: Set<Txn> | null;
 }
 
 interface RangeLock {
@@ -83,7 +86,7 @@ function modesConflict(a: LockMode, b: LockMode): boolean {
 /** Adds the transactions a `mode` lock on this key must wait for (see the transitive reduction above). */
 function collectKeyBlockers(state: KeyState, mode: LockMode, out: Set<Txn>): void {
   if (state.lastExclusive !== null) out.add(state.lastExclusive);
-  if (mode === LockMode.exclusive) for (const reader of state.readersSince) out.add(reader);
+  if (mode === LockMode.exclusive && state.readersSince !== null) for (const reader of state.readersSince) out.add(reader);
 }
 
 export class LockManager {
@@ -142,14 +145,14 @@ export class LockManager {
     for (const [id, point] of points) {
       let state = this.keys.get(id);
       if (state === undefined) {
-        state = { key: null, lastExclusive: null, readersSince: new Set() };
+        state = { key: null, lastExclusive: null, readersSince: null };
         this.keys.set(id, state);
       }
       if (point.mode === LockMode.exclusive) {
         state.lastExclusive = txn;
-        state.readersSince.clear();
+        state.readersSince = null;
       } else {
-        state.readersSince.add(txn);
+        (state.readersSince ??= new Set()).add(txn);
       }
       txn.pointIds.push(id);
     }
@@ -178,8 +181,10 @@ export class LockManager {
       const state = this.keys.get(id);
       assert(state !== undefined, `transaction ${seq} held a key that has no lock state`);
       if (state.lastExclusive === txn) state.lastExclusive = null;
-      else state.readersSince.delete(txn);
-      if (state.lastExclusive === null && state.readersSince.size === 0) this.keys.delete(id);
+      else state.readersSince?.delete(txn);
+      if (state.lastExclusive === null && (state.readersSince === null || state.readersSince.size === 0)) {
+        this.keys.delete(id);
+      }
     }
     for (const lock of txn.rangeLocks) this.rangeLocks.delete(lock);
 
