@@ -721,6 +721,9 @@ class PointSet {
       let total = 0;
       for (const l of this.lists) total += l.length;
       if (total <= LINEAR_POINTS) {
+        // Statements that reuse a declared KeyExpr get the very buffer that was declared: try identity
+        // before comparing bytes.
+        for (const l of this.lists) for (let i = 0; i < l.length; i++) if (l[i] === key) return true;
         for (const l of this.lists) for (let i = 0; i < l.length; i++) if (bytesEqual(l[i] as Uint8Array, key)) return true;
         return false;
       }
