@@ -23,3 +23,22 @@ export type {
 } from './types.js';
 export { runSimulation, reproLine, SimDefaults } from './sim.js';
 export type { SimOptions, SimResult, SimStats } from './sim.js';
+export { LmdbRaftStorage, LmdbRaftStorageDefaults, RaftStorageCorruptionError, RaftIdentityMismatchError, RAFT_LOG_DB_NAME, RAFT_STATE_DB_NAME, raftIndexKey } from './lmdbStorage.js';
+export type { LmdbRaftStorageOptions } from './lmdbStorage.js';
+export { RaftDriver, RaftDriverDefaults, RaftDriverError, RaftDriverErrorReason } from './driver.js';
+export type { DurableRaftStorage, RaftDriverOptions, RaftDriverStatus } from './driver.js';
+export type { RaftTransport, TransportStats, RefusalCounts } from './transport.js';
+export { RefusalKind, checkBatch, emptyStats } from './transport.js';
+export {
+  approxMessageBytes,
+  decodeAck,
+  decodeBatch,
+  encodeAck,
+  encodeBatch,
+  raftSchemaFingerprints,
+  sealEntry,
+  sealHardState,
+  unsealEntry,
+  unsealHardState,
+} from './codec.js';
+export type { RaftBatch, RaftBatchAck, RaftIdentity, Unsealed } from './codec.js';

@@ -1,0 +1,7 @@
+// Node-to-node RPC: Raft transports — gRPC carrying Avro-encoded messages, and an in-process one for
+// tests. The transport interface and the Avro codecs belong to the Raft part (sequencer/raft).
+
+export { GrpcTransport, GrpcTransportDefaults, RAFT_SEND_PATH, RAFT_SERVICE_NAME, raftServiceDefinition } from './grpcTransport.js';
+export type { GrpcTransportOptions } from './grpcTransport.js';
+export { InProcessNetwork, InProcessTransport } from './inProcess.js';
+export type { InProcessNetworkOptions } from './inProcess.js';
