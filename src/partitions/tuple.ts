@@ -169,13 +169,19 @@ export class TupleDecodeError extends Error {
   }
 }
 
-/** Finds the end of an escaped run; returns the unescaped bytes without copying when nothing was escaped. */
-function readEscaped(bytes: Buffer, start: number): { value: Uint8Array; next: number } {
+/**
+ * Finds the end of an escaped run; returns the unescaped bytes without copying when nothing was
+ * escaped, and whether every byte was ASCII (then a string needs no UTF-8 validation).
+ */
+function readEscaped(bytes: Buffer, start: number): { value: Buffer; next: number; ascii: boolean } {
   let i = start;
   let escaped = false;
+  let high = 0;
   for (;;) {
     if (i >= bytes.length) throw new TupleDecodeError('unterminated string or bytes', start);
-    if (bytes[i] !== 0) {
+    const b = bytes[i] as number;
+    if (b !== 0) {
+      high |= b;
       i++;
       continue;
     }
@@ -187,7 +193,8 @@ function readEscaped(bytes: Buffer, start: number): { value: Uint8Array; next: n
     break;
   }
   const end = i;
-  if (!escaped) return { value: bytes.subarray(start, end), next: end + 1 };
+  const ascii = high < 0x80;
+  if (!escaped) return { value: bytes.subarray(start, end), next: end + 1, ascii };
   const out = Buffer.allocUnsafe(end - start);
   let n = 0;
   for (let j = start; j < end; j++) {
@@ -195,7 +202,7 @@ function readEscaped(bytes: Buffer, start: number): { value: Uint8Array; next: n
     out[n++] = b;
     if (b === 0) j++; // skip the 0xFF escape
   }
-  return { value: out.subarray(0, n), next: end + 1 };
+  return { value: out.subarray(0, n), next: end + 1, ascii };
 }
 
 function readInt64(view: Buffer, at: number): bigint {
@@ -243,11 +250,14 @@ function decodeFrom(view: Buffer, start: number): Value[] {
         break;
       }
       case Tag.string: {
-        const { value, next } = readEscaped(view, i);
-        try {
-          out.push(textDecoder.decode(value));
-        } catch {
-          throw new TupleDecodeError('invalid UTF-8 in string', at);
+        const { value, next, ascii } = readEscaped(view, i);
+        if (ascii) out.push(value.toString('latin1'));
+        else {
+          try {
+            out.push(textDecoder.decode(value));
+          } catch {
+            throw new TupleDecodeError('invalid UTF-8 in string', at);
+          }
         }
         i = next;
         break;
