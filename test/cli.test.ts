@@ -119,7 +119,7 @@ t.test('replay refuses a target directory that is not empty', async (t) => {
 
 t.test('start serves health, says where its data lives, and stops cleanly on SIGTERM', async (t) => {
   const dataDir = scratchDir();
-  const child = spawn(process.execPath, [ordo, 'start', '--data-dir', dataDir, '--http-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [ordo, 'start', '--data-dir', dataDir, '--http-port', '0', '--pg-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout.on('data', (d: Buffer) => {

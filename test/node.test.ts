@@ -85,7 +85,7 @@ t.test('a data directory used by a running node in this process cannot be opened
 t.test('a data directory used by a node in another process cannot be opened', async (t) => {
   const dataDir = scratchDir();
   const main = join(import.meta.dirname, '..', 'src', 'cli', 'main.js');
-  const child = spawn(process.execPath, [main, 'start', '--data-dir', dataDir, '--http-port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [main, 'start', '--data-dir', dataDir, '--http-port', '0', '--pg-port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.teardown(() => {
     child.kill('SIGKILL');
   });

@@ -47,7 +47,7 @@ export const checksumSpec: CommandSpec = {
 
 function txnLines(entry: LogEntry): Json[] {
   if (entry.kind === 'control') {
-    return [{ position: entry.position, timestampMs: entry.timestampMs, kind: 'control', control: { ...entry.control } }];
+    return [{ position: entry.position, timestampMs: entry.timestampMs, kind: 'control', control: JSON.parse(JSON.stringify(entry.control)) as Json }];
   }
   const { batch } = entry;
   return batch.txns.map((txn, index) => {

@@ -3,13 +3,15 @@
 
 import type { RootDatabase } from 'lmdb';
 import { validateProgram, type TxnOutcome } from '../executor/index.js';
-import { PartitionStore } from '../partitions/index.js';
+import { PartitionStore, decodeTuple } from '../partitions/index.js';
 import { Scheduler, type ExecutedTxn } from '../scheduler/index.js';
 import {
   InputLog,
   LocalSequencer,
   SequencerDefaults,
   VolatileLogSink,
+  EMPTY_CATALOG,
+  type Catalog,
   type ControlEntry,
   type LogSink,
   type TxnRequest,
@@ -132,17 +134,56 @@ export class OrdoNode {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.pending.has(txn.txnId)) {
-      return Promise.reject(new OrdoError(SqlState.invalidParameterValue, `transaction ${txn.txnId} is already in flight`));
+    return this.awaitOutcome(txn.txnId, () => this.sequencer.submit(txn));
+  }
+
+  /**
+   * Registers `txnId` as waiting for its outcome, then sequences it; the scheduler's outcome settles
+   * it (see deliver), and so does a failure to sequence it.
+   */
+  private awaitOutcome(txnId: string, sequence: () => Promise<number>): Promise<TxnResult> {
+    if (this.pending.has(txnId)) {
+      return Promise.reject(new OrdoError(SqlState.invalidParameterValue, `transaction ${txnId} is already in flight`));
     }
     return new Promise<TxnResult>((resolve, reject) => {
-      this.pending.set(txn.txnId, { resolve, reject });
-      this.sequencer.submit(txn).catch((err: unknown) => {
-        const waiter = this.pending.get(txn.txnId);
-        this.pending.delete(txn.txnId);
+      this.pending.set(txnId, { resolve, reject });
+      sequence().catch((err: unknown) => {
+        const waiter = this.pending.get(txnId);
+        this.pending.delete(txnId);
         waiter?.reject(err instanceof Error ? err : new Error(String(err)));
       });
     });
+  }
+
+  /**
+   * Appends a DDL control entry; resolves with its applied outcome (an aborted outcome such as 42P07
+   * is a result, not a rejection), like `submit`.
+   */
+  submitDdl(control: Extract<ControlEntry, { kind: 'createTable' | 'dropTable' }>): Promise<TxnResult> {
+    // A default the log codec cannot decode would fail the log append, and with it the sequencer.
+    if (control.kind === 'createTable') {
+      for (const col of control.table.columns) {
+        if (col.default?.kind !== 'value') continue;
+        let ok: boolean;
+        try {
+          ok = /^(?:[0-9a-f]{2})+$/.test(col.default.tupleHex) && decodeTuple(Buffer.from(col.default.tupleHex, 'hex')).length === 1;
+        } catch {
+          ok = false;
+        }
+        if (!ok) return Promise.reject(new OrdoError(SqlState.invalidParameterValue, `column ${col.name}: the default is not one encoded value`));
+      }
+    }
+    return this.awaitOutcome(control.txnId, () => this.sequencer.submitControl(control));
+  }
+
+  /** The catalog as of the applied position. */
+  catalog(): Catalog {
+    return (this.store.catalog() as Catalog | undefined) ?? EMPTY_CATALOG;
+  }
+
+  /** Changes whenever an applied DDL entry changed the catalog; cheap to read. */
+  get catalogVersion(): number {
+    return this.store.catalogVersion();
   }
 
   /** Appends a control entry; resolves with its position once it has been applied. */

@@ -25,6 +25,10 @@ export interface EntryWriter extends RowReader {
   /** Writes rows stamped with the entry's position as their version, updating the checksum. */
   write(writes: readonly RowWrite[]): void;
   setSetting(name: string, value: string): void;
+  /** The SQL catalog as last stored (plain JSON; its shape belongs to the catalog's owner), or undefined. */
+  catalog(): unknown;
+  /** Replaces the catalog, in this entry's transaction; `version` is what `catalogVersion()` reads. */
+  putCatalog(catalog: unknown, version: number): void;
 }
 
 export interface StoreOptions {
@@ -42,6 +46,8 @@ const Meta = {
   checksum: 'checksum',
   checksumEveryPositions: 'checksumEveryPositions',
   settings: 'settings',
+  catalog: 'catalog',
+  catalogVersion: 'catalogVersion',
 } as const;
 
 function toBuffer(bytes: Uint8Array): Buffer {
@@ -171,7 +177,21 @@ export class PartitionStore implements RowReader {
       setSetting: (name, value) => {
         this.meta.putSync(Meta.settings, { ...this.settings(), [name]: value });
       },
+      catalog: () => this.catalog(),
+      putCatalog: (catalog, version) => {
+        this.meta.putSync(Meta.catalog, catalog);
+        this.meta.putSync(Meta.catalogVersion, version);
+      },
     };
+  }
+
+  catalog(): unknown {
+    return this.meta.get(Meta.catalog);
+  }
+
+  /** A separate small key, so a reader can tell the catalog has not changed without decoding it. */
+  catalogVersion(): number {
+    return (this.meta.get(Meta.catalogVersion) as number | undefined) ?? 0;
   }
 
   settings(): Record<string, string> {

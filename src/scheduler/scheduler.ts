@@ -15,7 +15,8 @@ import {
   type TxnOutcome,
 } from '../executor/index.js';
 import type { EntryWriter, PartitionStore } from '../partitions/index.js';
-import type { LogEntry, TxnRequest } from '../sequencer/index.js';
+import { CatalogLayout, EMPTY_CATALOG, type Catalog, type CatalogTable, type ControlEntry, type LogEntry, type TxnRequest } from '../sequencer/index.js';
+import { encodeKey, encodeRange } from '../partitions/index.js';
 import { OrdoError, SqlState, assert, errorMessage } from '../util/index.js';
 import { LockManager, LockMode, type LockRequest } from './lockManager.js';
 
@@ -44,7 +45,13 @@ export class Scheduler {
   applyEntry(entry: LogEntry): ExecutedTxn[] {
     return this.store.applyEntry(entry.position, (writer) => {
       if (entry.kind === 'control') {
-        if (entry.control.kind === 'setSetting') writer.setSetting(entry.control.name, entry.control.value);
+        const { control } = entry;
+        if (control.kind === 'setSetting') writer.setSetting(control.name, control.value);
+        if (control.kind === 'createTable' || control.kind === 'dropTable') {
+          // A DDL entry that cannot apply (a duplicate name) is a deterministic no-op with an error
+          // outcome for its submitter, never an exception: that would stop the node at this position.
+          return [{ txnId: control.txnId, position: entry.position, index: 0, outcome: applyDdl(control, entry.position, writer) }];
+        }
         return [];
       }
       const { batch } = entry;
@@ -102,4 +109,60 @@ function lockRequests(declared: { reads: DeclaredKeys; writes: DeclaredKeys }): 
 function abortedBy(err: unknown): TxnOutcome {
   const code = err instanceof OrdoError ? err.code : SqlState.internalError;
   return { status: 'aborted', code, message: errorMessage(err) };
+}
+
+// --- DDL control entries: the catalog as derived state of the log --------------------------------------
+
+type DdlControl = Extract<ControlEntry, { kind: 'createTable' | 'dropTable' }>;
+
+/** Deletes of everything in the primary index of a table, in key order. */
+function dropRows(table: CatalogTable, writer: EntryWriter): void {
+  const range = encodeRange(table.id, 0, [], true, null, false);
+  const deletes = [];
+  for (const { key } of writer.scan(range, false, Number.POSITIVE_INFINITY)) deletes.push({ key: Buffer.from(key), values: null });
+  writer.write(deletes);
+}
+
+function guardKey(tableId: number): Buffer {
+  return encodeKey(CatalogLayout.guardTableId, CatalogLayout.guardIndexId, [BigInt(tableId)]);
+}
+
+function applyDdl(control: DdlControl, position: number, writer: EntryWriter): TxnOutcome {
+  const catalog = (writer.catalog() as Catalog | undefined) ?? EMPTY_CATALOG;
+  const done: TxnOutcome = { status: 'committed', rows: [], writes: [] };
+  if (control.kind === 'createTable') {
+    const name = control.table.name;
+    if (catalog.tables.some((t) => t.name === name)) {
+      if (control.ifNotExists) return done;
+      return { status: 'aborted', code: '42P07', message: `relation "${name}" already exists` };
+    }
+    const table: CatalogTable = { ...control.table, id: catalog.nextTableId, createdAt: position };
+    // The guard row lets a program compiled against an older catalog find out, at its own log
+    // position, that its table is gone (it reads the guard and aborts with 42P01).
+    writer.write([{ key: guardKey(table.id), values: [name] }]);
+    writer.putCatalog(
+      { version: catalog.version + 1, nextTableId: catalog.nextTableId + 1, tables: [...catalog.tables, table] } satisfies Catalog,
+      catalog.version + 1,
+    );
+    return done;
+  }
+  const dropped: CatalogTable[] = [];
+  for (const name of control.names) {
+    const table = catalog.tables.find((t) => t.name === name);
+    if (table === undefined) {
+      if (control.ifExists) continue;
+      return { status: 'aborted', code: '42P01', message: `table "${name}" does not exist` };
+    }
+    if (!dropped.includes(table)) dropped.push(table);
+  }
+  if (dropped.length === 0) return done;
+  for (const table of dropped) {
+    dropRows(table, writer);
+    writer.write([{ key: guardKey(table.id), values: null }]);
+  }
+  writer.putCatalog(
+    { ...catalog, version: catalog.version + 1, tables: catalog.tables.filter((t) => !dropped.includes(t)) } satisfies Catalog,
+    catalog.version + 1,
+  );
+  return done;
 }

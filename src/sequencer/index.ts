@@ -1,7 +1,20 @@
 // The sequencer's public surface.
 
-export { TxnKind } from './types.js';
-export type { Batch, ControlEntry, LogEntry, LogEntryBody, TxnRequest } from './types.js';
+export { TxnKind, ColumnTypes, CatalogLayout, EMPTY_CATALOG } from './types.js';
+export type {
+  Batch,
+  ControlEntry,
+  LogEntry,
+  LogEntryBody,
+  TxnRequest,
+  DdlRequest,
+  ColumnType,
+  ColumnDefault,
+  ColumnDef,
+  TableDef,
+  CatalogTable,
+  Catalog,
+} from './types.js';
 export {
   LogCorruptionError,
   LogEnvelope,

@@ -32,7 +32,8 @@ import type { BinaryOp, Expr, FunctionName, KeyExpr, KeySetExpr, Program, RangeE
 import { decodeTuple, encodeTuple } from '../partitions/index.js';
 import type { Value } from '../partitions/index.js';
 import { OrdoError, SqlState, errorMessage } from '../util/index.js';
-import type { Batch, ControlEntry, LogEntry, TxnKind, TxnRequest } from './types.js';
+import { ColumnTypes } from './types.js';
+import type { Batch, ColumnDef, ColumnDefault, ColumnType, ControlEntry, LogEntry, TxnKind, TxnRequest } from './types.js';
 
 /** A stored log record is damaged or unreadable; `position` is the log position it was read at. */
 export class LogCorruptionError extends OrdoError {
@@ -390,7 +391,59 @@ function controlToAvro(c: ControlEntry): Readonly<Record<string, unknown>> {
       return { [`${NS}Noop`]: { reason: c.reason } };
     case 'setSetting':
       return { [`${NS}SetSetting`]: { name: c.name, value: c.value } };
+    case 'createTable':
+      return {
+        [`${NS}CreateTable`]: {
+          txnId: c.txnId,
+          user: c.user,
+          sql: c.sql,
+          name: c.table.name,
+          ifNotExists: c.ifNotExists,
+          columns: c.table.columns.map((col) => ({
+            name: col.name,
+            type: col.type,
+            length: col.length === null ? null : { int: col.length },
+            scale: col.scale === null ? null : { int: col.scale },
+            notNull: col.notNull,
+            defaultValue: col.default?.kind === 'value' ? { bytes: Buffer.from(col.default.tupleHex, 'hex') } : null,
+            defaultNow: col.default?.kind === 'now',
+          })),
+          primaryKey: c.table.primaryKey,
+        },
+      };
+    case 'dropTable':
+      return { [`${NS}DropTable`]: { txnId: c.txnId, user: c.user, sql: c.sql, names: c.names, ifExists: c.ifExists } };
   }
+}
+
+interface AvroColumnDef {
+  readonly name: string;
+  readonly type: string;
+  readonly length: { readonly int: number } | null;
+  readonly scale: { readonly int: number } | null;
+  readonly notNull: boolean;
+  readonly defaultValue: { readonly bytes: Buffer } | null;
+  readonly defaultNow: boolean;
+}
+
+const columnTypeSet: ReadonlySet<string> = new Set(ColumnTypes);
+
+function columnFromAvro(c: AvroColumnDef): ColumnDef {
+  if (!columnTypeSet.has(c.type)) throw new PayloadError(`unknown column type ${c.type}`);
+  let dflt: ColumnDefault | null = null;
+  if (c.defaultValue !== null) {
+    if (c.defaultNow) throw new PayloadError(`column ${c.name} has both a constant default and now()`);
+    valueOf(c.defaultValue.bytes); // a payload problem now rather than a bad default later
+    dflt = { kind: 'value', tupleHex: c.defaultValue.bytes.toString('hex') };
+  } else if (c.defaultNow) dflt = { kind: 'now' };
+  return {
+    name: c.name,
+    type: c.type as ColumnType,
+    length: c.length === null ? null : c.length.int,
+    scale: c.scale === null ? null : c.scale.int,
+    notNull: c.notNull,
+    default: dflt,
+  };
 }
 
 function entryToAvro(entry: LogEntry): AvroLogEntry {
@@ -547,6 +600,29 @@ function controlFromAvro(u: Readonly<Record<string, unknown>>): ControlEntry {
     case 'SetSetting': {
       const s = v as { name: string; value: string };
       return { kind: 'setSetting', name: s.name, value: s.value };
+    }
+    case 'CreateTable': {
+      const s = v as {
+        txnId: string;
+        user: string;
+        sql: string;
+        name: string;
+        ifNotExists: boolean;
+        columns: readonly AvroColumnDef[];
+        primaryKey: readonly number[];
+      };
+      return {
+        kind: 'createTable',
+        txnId: s.txnId,
+        user: s.user,
+        sql: s.sql,
+        ifNotExists: s.ifNotExists,
+        table: { name: s.name, columns: s.columns.map(columnFromAvro), primaryKey: [...s.primaryKey] },
+      };
+    }
+    case 'DropTable': {
+      const s = v as { txnId: string; user: string; sql: string; names: readonly string[]; ifExists: boolean };
+      return { kind: 'dropTable', txnId: s.txnId, user: s.user, sql: s.sql, names: [...s.names], ifExists: s.ifExists };
     }
     default:
       throw new PayloadError(`unknown control entry kind ${name}`);

@@ -39,7 +39,75 @@ export type ControlEntry =
   /** Written by a new leader or at startup; changes nothing. */
   | { readonly kind: 'noop'; readonly reason: string }
   /** Sets an engine setting from this position on. */
-  | { readonly kind: 'setSetting'; readonly name: string; readonly value: string };
+  | { readonly kind: 'setSetting'; readonly name: string; readonly value: string }
+  /** CREATE TABLE: the table gets the next table id of the catalog when the entry is applied. */
+  | (DdlRequest & { readonly kind: 'createTable'; readonly table: TableDef; readonly ifNotExists: boolean })
+  /** DROP TABLE of one or more tables, with their rows, atomically. */
+  | (DdlRequest & { readonly kind: 'dropTable'; readonly names: readonly string[]; readonly ifExists: boolean });
+
+/**
+ * What every DDL control entry carries besides its change: who asked and for what, and an id under
+ * which the applied outcome (done, or a SQLSTATE error such as 42P07) is reported back to the submitter.
+ */
+export interface DdlRequest {
+  readonly txnId: string;
+  readonly user: string;
+  readonly sql: string;
+}
+
+/**
+ * SQL column types as the catalog records them (PostgreSQL's internal names). How values of each type
+ * are represented as engine values is fixed by src/sql (and by the wire layer for the wire formats).
+ */
+export const ColumnTypes = [
+  'int2', 'int4', 'int8', 'numeric', 'float4', 'float8', 'text', 'varchar', 'bpchar', 'bool',
+  'timestamp', 'timestamptz', 'date', 'bytea', 'uuid',
+] as const;
+export type ColumnType = (typeof ColumnTypes)[number];
+
+/**
+ * A column default: a constant (the canonical tuple encoding of one engine value, as hex, so the
+ * catalog stays plain JSON) or the transaction's `now()`.
+ */
+export type ColumnDefault = { readonly kind: 'value'; readonly tupleHex: string } | { readonly kind: 'now' };
+
+export interface ColumnDef {
+  readonly name: string;
+  readonly type: ColumnType;
+  /** varchar(n) / char(n) length, numeric precision; null when not given. */
+  readonly length: number | null;
+  /** numeric scale; null when not given. */
+  readonly scale: number | null;
+  readonly notNull: boolean;
+  readonly default: ColumnDefault | null;
+}
+
+export interface TableDef {
+  readonly name: string;
+  readonly columns: readonly ColumnDef[];
+  /** Column indexes of the primary key, in key order; empty: rows are keyed by a hidden row id. */
+  readonly primaryKey: readonly number[];
+}
+
+/** A table as the catalog holds it once its CREATE TABLE has been applied. */
+export interface CatalogTable extends TableDef {
+  readonly id: number;
+  /** The log position of its CREATE TABLE. */
+  readonly createdAt: number;
+}
+
+/** The catalog: derived state of the log, kept in the store's metadata. */
+export interface Catalog {
+  /** Bumped by every applied DDL entry that changed something (plans are cached per version). */
+  readonly version: number;
+  readonly nextTableId: number;
+  readonly tables: readonly CatalogTable[];
+}
+
+/** Table id 0 holds one guard row per table ([0, 0, tableId] → [name]); user tables start here. */
+export const CatalogLayout = { guardTableId: 0, guardIndexId: 0, firstTableId: 1 } as const;
+
+export const EMPTY_CATALOG: Catalog = { version: 0, nextTableId: CatalogLayout.firstTableId, tables: [] };
 
 export type LogEntry =
   | { readonly position: number; readonly kind: 'batch'; readonly batch: Batch }

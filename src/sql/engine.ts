@@ -1,0 +1,393 @@
+// The gateway's statement engine: plan cache, binding, submission to the node, and what the gateway
+// does with the emitted rows (ORDER BY, LIMIT/OFFSET, aggregates) — independent of the wire protocol.
+
+import { randomUUID } from 'node:crypto';
+import nodeSqlParser from 'node-sql-parser/build/postgresql.js';
+import { compareValues, type Expr, type Program, type Stmt } from '../executor/index.js';
+import type { OrdoNode, TxnResult } from '../node/index.js';
+import { TxnKind, type Catalog } from '../sequencer/index.js';
+import type { Value } from '../partitions/index.js';
+import { OrdoError, SqlState, errorMessage } from '../util/index.js';
+import { compileStatement, mapProgram, unsupported, type Aggregate, type CountSource, type Plan, type ProgramPlan, type ResultColumn } from './compile.js';
+import type { SplitStatement } from './normalize.js';
+import { SqlStateX, decimalToScaled, pow10, scaledToDecimal, typeClass, valueFromText, valueFromWire, type SqlType } from './types.js';
+
+const { Parser } = nodeSqlParser;
+
+/** `on conflict [ ( cols ) ] do nothing`, as the normalizer spells it (lower case, spaced tokens). */
+const ON_CONFLICT_NOTHING = / on conflict(?: \( [^)]* \))? do nothing(?= returning |$)/;
+
+export const EngineDefaults = {
+  planCacheEntries: 2_000,
+} as const;
+
+/** One statement's result, ready for the wire. Row values are what the wire layer's encodeCell takes. */
+export interface StatementResult {
+  readonly columns: readonly ResultColumn[] | null;
+  readonly rows: readonly (readonly Value[])[];
+  readonly tag: string;
+}
+
+/** An error with the 1-based position in the query text, when known. */
+export class SqlError extends OrdoError {
+  constructor(
+    code: string,
+    message: string,
+    readonly position?: number,
+  ) {
+    super(code, message);
+    this.name = 'SqlError';
+  }
+}
+
+/** A compiled statement and how to bind it. */
+export interface Prepared {
+  readonly statement: SplitStatement;
+  readonly plan: Plan;
+  readonly catalogVersion: number;
+}
+
+/** Least-recently-used bounded map. */
+class Lru<K, V> {
+  private readonly map = new Map<K, V>();
+  constructor(private readonly capacity: number) {}
+  get(k: K): V | undefined {
+    const v = this.map.get(k);
+    if (v !== undefined) {
+      this.map.delete(k);
+      this.map.set(k, v);
+    }
+    return v;
+  }
+  set(k: K, v: V): void {
+    this.map.delete(k);
+    this.map.set(k, v);
+    if (this.map.size > this.capacity) {
+      const oldest = this.map.keys().next();
+      if (oldest.done !== true) this.map.delete(oldest.value);
+    }
+  }
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+export interface EngineStats {
+  parses: number;
+  planCacheHits: number;
+}
+
+export class SqlEngine {
+  private readonly parser = new Parser();
+  private readonly plans: Lru<string, Plan>;
+  private cachedCatalog: { version: number; catalog: Catalog } | null = null;
+  readonly stats: EngineStats = { parses: 0, planCacheHits: 0 };
+  /** Prefix of transaction ids: unique per engine instance, so ids never repeat across restarts. */
+  private readonly idPrefix = randomUUID();
+  private idCounter = 0;
+
+  constructor(
+    readonly node: OrdoNode,
+    options: { planCacheEntries?: number } = {},
+  ) {
+    this.plans = new Lru(options.planCacheEntries ?? EngineDefaults.planCacheEntries);
+  }
+
+  catalog(): { version: number; catalog: Catalog } {
+    const version = this.node.catalogVersion;
+    if (this.cachedCatalog === null || this.cachedCatalog.version !== version) {
+      this.cachedCatalog = { version, catalog: this.node.catalog() };
+    }
+    return this.cachedCatalog;
+  }
+
+  nextTxnId(): string {
+    return `${this.idPrefix}-${++this.idCounter}`;
+  }
+
+  /** Parses (on a cache miss) and compiles one statement. */
+  prepare(statement: SplitStatement, declaredOids: readonly number[] = []): Prepared {
+    const { version, catalog } = this.catalog();
+    const key = `${version}\u0000${declaredOids.join(',')}\u0000${statement.cacheKey}`;
+    const cached = this.plans.get(key);
+    if (cached !== undefined) {
+      this.stats.planCacheHits++;
+      return { statement, plan: cached, catalogVersion: version };
+    }
+    this.stats.parses++;
+    let ast: unknown;
+    // node-sql-parser accepts ON CONFLICT … DO NOTHING only after an explicit column list, so the
+    // clause is taken out before parsing and put back into the tree.
+    const conflict = statement.firstWord === 'INSERT' ? ON_CONFLICT_NOTHING.exec(statement.normalized) : null;
+    const text = conflict === null ? statement.normalized : statement.normalized.slice(0, conflict.index) + statement.normalized.slice(conflict.index + conflict[0].length);
+    try {
+      ast = this.parser.astify(text, { database: 'PostgresQL' });
+    } catch (err) {
+      const loc = (err as { location?: { start?: { offset?: number } } }).location?.start?.offset;
+      const near = loc === undefined ? '' : ` at or near "${statement.normalized.slice(loc).split(' ')[0] ?? ''}"`;
+      throw new SqlError(SqlStateX.syntaxError, `syntax error${near}`, loc === undefined ? undefined : statement.originalPosition(loc));
+    }
+    if (Array.isArray(ast)) {
+      if (ast.length !== 1) throw new SqlError(SqlStateX.syntaxError, 'expected one statement');
+      ast = ast[0];
+    }
+    if (conflict !== null) {
+      ast = { ...(ast as object), conflict: { type: 'conflict', target: null, action: { keyword: 'do', expr: { type: 'origin', value: 'nothing' } } } };
+    }
+    const plan = compileStatement({
+      ast: ast as Readonly<Record<string, unknown>>,
+      catalog,
+      literals: statement.literals,
+      declaredOids,
+    });
+    this.plans.set(key, plan);
+    return { statement, plan, catalogVersion: version };
+  }
+
+  /** Parameters for a simple-query statement: its lifted literals, typed by the plan. */
+  bindLiterals(prepared: Prepared): Value[] {
+    const plan = prepared.plan;
+    if (plan.kind !== 'program') return [];
+    if (plan.params.length > prepared.statement.literals.length) {
+      throw new OrdoError('42P02', `there is no parameter $${prepared.statement.literals.length + 1}`);
+    }
+    // The plan is shared by every statement of this shape: the values come from this statement's text.
+    return plan.params.map((slot, i) => {
+      const lit = prepared.statement.literals[i];
+      if (lit === undefined || slot.literal === null) throw new OrdoError('42P02', `there is no parameter $${i + 1}`);
+      return bindText(slot.type, lit.text, slot.exact);
+    });
+  }
+
+  /** Runs DDL. */
+  async runDdl(plan: Extract<Plan, { kind: 'createTable' | 'dropTable' }>, sql: string, user: string): Promise<StatementResult> {
+    const txnId = this.nextTxnId();
+    const result =
+      plan.kind === 'createTable'
+        ? await this.node.submitDdl({ kind: 'createTable', txnId, user, sql, table: plan.table, ifNotExists: plan.ifNotExists })
+        : await this.node.submitDdl({ kind: 'dropTable', txnId, user, sql, names: plan.names, ifExists: plan.ifExists });
+    if (result.status === 'aborted') throw new OrdoError(result.code, result.message);
+    return { columns: null, rows: [], tag: plan.kind === 'createTable' ? 'CREATE TABLE' : 'DROP TABLE' };
+  }
+
+  /**
+   * Runs program statements as ONE deterministic transaction (a single statement, or a whole
+   * BEGIN…COMMIT block / multi-statement message), and returns each statement's result.
+   */
+  async runTransaction(items: readonly { plan: ProgramPlan; params: readonly Value[]; sql: string }[], user: string): Promise<StatementResult[]> {
+    const txnId = this.nextTxnId();
+    const sql = items.map((i) => i.sql).join('; ');
+    let program: Program;
+    let params: Value[];
+    const readOnly = items.every((i) => i.plan.readOnly);
+    const single = items.length === 1 ? items[0] : undefined;
+    if (single !== undefined) {
+      program = single.plan.program;
+      params = [...single.params];
+      if (single.plan.needsTxnId) params.push(txnId);
+    } else {
+      ({ program, params } = combine(items, txnId));
+    }
+    const result: TxnResult = await this.node.submit({ txnId, user, kind: readOnly ? TxnKind.readOnly : TxnKind.readWrite, program, params, sql });
+    if (result.status === 'aborted') throw new OrdoError(result.code, result.message);
+    const perStatement: (readonly Value[])[][] = items.map(() => []);
+    if (single !== undefined) perStatement[0] = result.rows as (readonly Value[])[];
+    else {
+      for (const row of result.rows) {
+        const idx = Number(row[0]);
+        perStatement[idx]?.push(row.slice(1));
+      }
+    }
+    return items.map((item, i) => finish(item.plan, item.params, perStatement[i] ?? [], result.position));
+  }
+}
+
+/** Binds a text value (a literal, or a text parameter of unspecified type) to a slot's type. */
+export function bindText(type: SqlType | null, text: string, exact: boolean): Value {
+  const t = type ?? { name: 'text', length: null, scale: null };
+  if (exact && t.name === 'numeric') checkExactNumeric(text, t.scale ?? 0);
+  return valueFromText(t, text);
+}
+
+/** Binds a wire-decoded parameter value (decodeParam with the slot type's OID). */
+export function bindWire(type: SqlType | null, v: Value, exact: boolean): Value {
+  if (type !== null && exact && type.name === 'numeric' && typeof v === 'string') checkExactNumeric(v, type.scale ?? 0);
+  return type === null ? v : valueFromWire(type, v);
+}
+
+function checkExactNumeric(text: string, scale: number): void {
+  const extra = 18;
+  if (decimalToScaled(text, scale) * pow10(extra) !== decimalToScaled(text, scale + extra)) {
+    throw unsupported(`comparing a numeric column of scale ${scale} with a value of more fractional digits`);
+  }
+}
+
+/** Renames every statement's variables, offsets its parameters, and tags its emitted rows with its index. */
+function combine(items: readonly { plan: ProgramPlan; params: readonly Value[] }[], txnId: string): { program: Program; params: Value[] } {
+  const params: Value[] = [];
+  const reads: { points: Program['reads']['points'][number][]; ranges: Program['reads']['ranges'][number][] } = { points: [], ranges: [] };
+  const writes: typeof reads = { points: [], ranges: [] };
+  const body: Stmt[] = [];
+  items.forEach((item, idx) => {
+    const offset = params.length;
+    params.push(...item.params);
+    if (item.plan.needsTxnId) params.push(txnId);
+    const shift = (e: Expr): Expr => (e.k === 'param' ? { k: 'param', i: e.i + offset } : e);
+    const p = mapProgram(item.plan.program, shift, (n) => `s${idx}_${n}`);
+    reads.points.push(...p.reads.points);
+    reads.ranges.push(...p.reads.ranges);
+    writes.points.push(...p.writes.points);
+    writes.ranges.push(...p.writes.ranges);
+    const tag = (s: Stmt): Stmt => {
+      switch (s.k) {
+        case 'emit':
+          return { k: 'emit', values: [{ k: 'lit', v: BigInt(idx) }, ...s.values] };
+        case 'scan':
+          return { ...s, body: s.body.map(tag) };
+        case 'if':
+          return { ...s, then: s.then.map(tag), else: s.else.map(tag) };
+        default:
+          return s;
+      }
+    };
+    body.push(...p.body.map(tag));
+  });
+  return { program: { reads, writes, body }, params };
+}
+
+function countValue(src: CountSource | null, params: readonly Value[]): number | null {
+  if (src === null) return null;
+  const v = src.k === 'const' ? src.v : params[src.i];
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'bigint' || v < 0n) throw new OrdoError('2201W', 'LIMIT/OFFSET must not be negative');
+  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+}
+
+function compareNullable(a: Value, b: Value, desc: boolean, nullsFirst: boolean): number {
+  if (a === null || b === null) {
+    if (a === b) return 0;
+    return (a === null) === nullsFirst ? -1 : 1;
+  }
+  const c = compareValues(a, b);
+  return desc ? -c : c;
+}
+
+function finish(plan: ProgramPlan, params: readonly Value[], emitted: readonly (readonly Value[])[], _position: number): StatementResult {
+  void _position;
+  const columns = plan.columns;
+  if (plan.command !== 'SELECT') {
+    const n = emitted.length;
+    const tag = plan.command === 'INSERT' ? `INSERT 0 ${n}` : `${plan.command} ${n}`;
+    return { columns, rows: columns === null ? [] : emitted.map((r) => toWire(columns, r)), tag };
+  }
+  const post = plan.post;
+  const cols = columns ?? [];
+  let rows: (readonly Value[])[];
+  if (post?.aggregates !== null && post?.aggregates !== undefined) {
+    rows = [post.aggregates.map((a) => aggregate(a, emitted))];
+  } else {
+    rows = [...emitted];
+    if (post !== null && post.orderBy.length > 0) {
+      const keys = post.orderBy;
+      // Array.prototype.sort is stable, so ties keep the (key) order the program emitted them in.
+      rows.sort((x, y) => {
+        for (const k of keys) {
+          const c = compareNullable(x[k.index] ?? null, y[k.index] ?? null, k.desc, k.nullsFirst);
+          if (c !== 0) return c;
+        }
+        return 0;
+      });
+    }
+    if (post !== null) rows = rows.map((r) => r.slice(0, post.outputs));
+  }
+  if (post !== null) {
+    const offset = countValue(post.offset, params) ?? 0;
+    const limit = countValue(post.limit, params);
+    rows = rows.slice(offset, limit === null ? undefined : offset + limit);
+  }
+  return { columns, rows: rows.map((r) => toWire(cols, r)), tag: `SELECT ${rows.length}` };
+}
+
+function toWire(columns: readonly ResultColumn[], row: readonly Value[]): Value[] {
+  return columns.map((c, i) => {
+    const v = row[i] ?? null;
+    if (v === null) return null;
+    if (c.type.name === 'numeric' && typeof v === 'bigint') return scaledToDecimal(v, c.type.scale ?? 0);
+    if (c.type.name === 'bpchar' && typeof v === 'string' && c.type.length !== null) {
+      const n = [...v].length;
+      return n < c.type.length ? v + ' '.repeat(c.type.length - n) : v;
+    }
+    return v;
+  });
+}
+
+function aggregate(a: Aggregate, rows: readonly (readonly Value[])[]): Value {
+  if (a.arg === null) return BigInt(rows.length);
+  const values: Value[] = [];
+  for (const r of rows) {
+    const v = r[a.arg] ?? null;
+    if (v !== null) values.push(v);
+  }
+  if (a.fn === 'count') return BigInt(values.length);
+  if (values.length === 0) return null;
+  const t = a.argType;
+  switch (a.fn) {
+    case 'min':
+    case 'max': {
+      let best = values[0] as Value;
+      for (const v of values) {
+        const c = compareValues(v, best);
+        if (a.fn === 'min' ? c < 0 : c > 0) best = v;
+      }
+      return best;
+    }
+    case 'sum': {
+      if (t !== null && typeClass(t) === 'float') return values.reduce<number>((s, v) => s + Number(v), 0);
+      return values.reduce<bigint>((s, v) => s + (v as bigint), 0n);
+    }
+    default: {
+      // avg
+      if (t !== null && typeClass(t) === 'float') return values.reduce<number>((s, v) => s + Number(v), 0) / values.length;
+      const sum = values.reduce<bigint>((s, v) => s + (v as bigint), 0n);
+      return divideDecimal(sum, t?.name === 'numeric' ? (t.scale ?? 0) : 0, BigInt(values.length));
+    }
+  }
+}
+
+/** Base-10000 weight and first digit of |v| / 10^scale, as PostgreSQL's numeric stores it. */
+function weightOf(abs: bigint, scale: number): { weight: number; first: number } {
+  if (abs === 0n) return { weight: 0, first: 0 };
+  const text = scaledToDecimal(abs, scale);
+  const [int = '0', frac = ''] = text.split('.');
+  if (int !== '0') {
+    const weight = Math.floor((int.length - 1) / 4);
+    return { weight, first: Number(int.slice(0, int.length - 4 * weight)) };
+  }
+  const padded = frac.padEnd(Math.ceil(frac.length / 4) * 4, '0');
+  for (let g = 0; g * 4 < padded.length; g++) {
+    const group = Number(padded.slice(g * 4, g * 4 + 4));
+    if (group !== 0) return { weight: -(g + 1), first: group };
+  }
+  return { weight: 0, first: 0 };
+}
+
+/** (num / 10^scale) / den with PostgreSQL's numeric division result scale (select_div_scale). */
+function divideDecimal(num: bigint, scale: number, den: bigint): string {
+  const a = weightOf(num < 0n ? -num : num, scale);
+  const b = weightOf(den, 0);
+  let qweight = a.weight - b.weight;
+  if (a.first <= b.first) qweight--;
+  const rscale = Math.min(Math.max(16 - qweight * 4, scale, 0), 1000);
+  const n = num * pow10(rscale);
+  const d = den * pow10(scale);
+  let q = n / d;
+  const r = n % d;
+  if ((r < 0n ? -r : r) * 2n >= d) q += num < 0n ? -1n : 1n;
+  return scaledToDecimal(q, rscale);
+}
+
+export function describeError(err: unknown): { code: string; message: string; position?: number } {
+  if (err instanceof SqlError) return err.position === undefined ? { code: err.code, message: err.message } : { code: err.code, message: err.message, position: err.position };
+  if (err instanceof OrdoError) return { code: err.code, message: err.message };
+  return { code: SqlState.internalError, message: errorMessage(err) };
+}

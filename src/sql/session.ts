@@ -1,0 +1,580 @@
+// One client connection: the PostgreSQL v3 protocol state machine on top of the wire codecs and the
+// statement engine. Messages are handled strictly one at a time in arrival order (each may wait for
+// the log), with reading paused while too many are queued.
+//
+// Transactions: every statement outside a block is its own deterministic transaction; the statements
+// of one simple Query message run as ONE transaction (PostgreSQL's implicit transaction of a
+// multi-statement message), and so does a BEGIN … COMMIT block inside one message. A BEGIN whose
+// COMMIT is not in the same message (an interactive transaction) is refused with 0A000 for now.
+
+import type { Socket } from 'node:net';
+import type { Value } from '../partitions/index.js';
+import { OrdoError, SqlState, errorMessage } from '../util/index.js';
+import type { ProgramPlan, ResultColumn } from './compile.js';
+import { SqlError, bindText, bindWire, describeError, type Prepared, type SqlEngine, type StatementResult } from './engine.js';
+import { normalizeSingle, splitAndNormalize, utilityTokens, type SplitStatement } from './normalize.js';
+import { pgType, typeModifier, SqlStateX } from './types.js';
+import {
+  BackendWriter,
+  FrontendKind,
+  FrontendParser,
+  ProtocolError,
+  decodeParam,
+  encodeCell,
+  formatCodeAt,
+  type BindMessage,
+  type FieldDescription,
+  type FrontendMessage,
+  type ParseMessage,
+} from './wire/index.js';
+
+export const SessionLimits = {
+  /** Reading pauses while this many messages wait to be handled. */
+  maxQueuedMessages: 1_000,
+  maxPreparedStatements: 10_000,
+  maxPortals: 1_000,
+} as const;
+
+/** Settings a client sees at startup and may SET; those marked `report` are re-sent on change. */
+const SETTINGS: Readonly<Record<string, { value: string; report: boolean; fixed?: readonly string[] }>> = {
+  server_version: { value: '15.0 (OrdoDB)', report: true, fixed: [] },
+  server_version_num: { value: '150000', report: false, fixed: [] },
+  server_encoding: { value: 'UTF8', report: true, fixed: [] },
+  client_encoding: { value: 'UTF8', report: true, fixed: ['UTF8', 'UTF-8', 'UNICODE'] },
+  DateStyle: { value: 'ISO, MDY', report: true, fixed: ['ISO', 'ISO, MDY', 'ISO,MDY'] },
+  IntervalStyle: { value: 'postgres', report: true, fixed: ['postgres'] },
+  integer_datetimes: { value: 'on', report: true, fixed: [] },
+  standard_conforming_strings: { value: 'on', report: true, fixed: ['on'] },
+  TimeZone: { value: 'UTC', report: true, fixed: ['UTC', 'Etc/UTC', 'GMT', 'Z'] },
+  is_superuser: { value: 'on', report: true, fixed: [] },
+  application_name: { value: '', report: true },
+  search_path: { value: '"$user", public', report: false },
+  extra_float_digits: { value: '1', report: false },
+  statement_timeout: { value: '0', report: false },
+  lock_timeout: { value: '0', report: false },
+  idle_in_transaction_session_timeout: { value: '0', report: false },
+  transaction_isolation: { value: 'serializable', report: false, fixed: ['serializable'] },
+  default_transaction_isolation: { value: 'serializable', report: false, fixed: ['serializable'] },
+  synchronous_commit: { value: 'on', report: false },
+  client_min_messages: { value: 'notice', report: false },
+  max_identifier_length: { value: '63', report: false, fixed: [] },
+};
+
+/** Case-insensitive lookup of a setting's canonical name. */
+function settingName(name: string): string | undefined {
+  const lower = name.toLowerCase();
+  return Object.keys(SETTINGS).find((k) => k.toLowerCase() === lower);
+}
+
+interface PreparedStatement {
+  readonly sql: string;
+  /** null: an empty statement. */
+  readonly split: SplitStatement | null;
+  readonly declaredOids: readonly number[];
+  prepared: Prepared | null;
+  /** Recognized without the parser (SET, SHOW, BEGIN, …). */
+  readonly utility: boolean;
+}
+
+interface Portal {
+  readonly statement: PreparedStatement;
+  readonly params: readonly Value[];
+  readonly resultFormats: readonly number[];
+  result: StatementResult | null;
+  sent: number;
+}
+
+const UTILITY = new Set(['BEGIN', 'START', 'COMMIT', 'END', 'ROLLBACK', 'ABORT', 'SET', 'SHOW', 'RESET', 'VACUUM', 'ANALYZE', 'DISCARD', 'DEALLOCATE']);
+
+export interface SessionOptions {
+  readonly engine: SqlEngine;
+  readonly processId: number;
+  readonly secretKey: number;
+  /** Called once when the connection is gone. */
+  readonly onClose?: () => void;
+}
+
+export class Session {
+  private readonly parser = new FrontendParser();
+  private readonly out = new BackendWriter();
+  private readonly queue: FrontendMessage[] = [];
+  private running = false;
+  private closed = false;
+  private skipUntilSync = false;
+  private user = 'postgres';
+  private readonly settings = new Map<string, string>();
+  private readonly statements = new Map<string, PreparedStatement>();
+  private readonly portals = new Map<string, Portal>();
+  private readonly engine: SqlEngine;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly options: SessionOptions,
+  ) {
+    this.engine = options.engine;
+    for (const [k, v] of Object.entries(SETTINGS)) this.settings.set(k, v.value);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => {
+      this.closed = true;
+      this.queue.length = 0;
+      options.onClose?.();
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    try {
+      this.parser.push(chunk, (m) => this.queue.push(m));
+    } catch (err) {
+      // A malformed stream cannot be resynchronized: tell this client why and close only this connection.
+      const code = err instanceof ProtocolError ? err.code : '08P01';
+      this.queue.length = 0;
+      this.out.reset();
+      this.socket.end(this.out.errorResponse({ severity: 'FATAL', code, message: errorMessage(err) }).flush());
+      this.closed = true;
+      return;
+    }
+    if (this.queue.length >= SessionLimits.maxQueuedMessages) this.socket.pause();
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (!this.closed && this.queue.length > 0) {
+        const m = this.queue.shift() as FrontendMessage;
+        try {
+          await this.handle(m);
+        } catch (err) {
+          if (err instanceof ProtocolError) {
+            this.out.errorResponse({ severity: 'FATAL', code: err.code, message: err.message });
+            this.socket.end(this.out.flush());
+            this.closed = true;
+            return;
+          }
+          this.sendError(err);
+          if (m.kind !== FrontendKind.query && m.kind !== FrontendKind.sync) this.skipUntilSync = true;
+        }
+        if (this.queue.length < SessionLimits.maxQueuedMessages / 2 && this.socket.isPaused()) this.socket.resume();
+        if (this.out.byteLength > 0 && !this.closed) this.socket.write(this.out.flush());
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private sendError(err: unknown): void {
+    const e = describeError(err);
+    this.out.errorResponse({ severity: 'ERROR', code: e.code, message: e.message, ...(e.position === undefined ? {} : { position: e.position }) });
+  }
+
+  private async handle(m: FrontendMessage): Promise<void> {
+    switch (m.kind) {
+      case FrontendKind.sslRequest:
+      case FrontendKind.gssEncRequest:
+        this.out.encryptionResponse('N');
+        return;
+      case FrontendKind.cancelRequest:
+        // Statements are not cancellable yet; the cancel connection just closes, as PostgreSQL's does.
+        this.socket.end();
+        this.closed = true;
+        return;
+      case FrontendKind.startup:
+        this.startup(m.parameters);
+        return;
+      case FrontendKind.terminate:
+        this.socket.end();
+        this.closed = true;
+        return;
+      case FrontendKind.query:
+        await this.simpleQuery(m.sql);
+        return;
+      case FrontendKind.sync:
+        this.skipUntilSync = false;
+        this.portals.clear();
+        this.out.readyForQuery('I');
+        return;
+      case FrontendKind.flush:
+        return;
+      default:
+        break;
+    }
+    if (this.skipUntilSync) return;
+    switch (m.kind) {
+      case FrontendKind.parse:
+        this.parse(m);
+        this.out.parseComplete();
+        return;
+      case FrontendKind.bind:
+        this.bind(m);
+        this.out.bindComplete();
+        return;
+      case FrontendKind.describe:
+        this.describe(m.target, m.name);
+        return;
+      case FrontendKind.execute:
+        await this.execute(m.portal, m.maxRows);
+        return;
+      case FrontendKind.close:
+        if (m.target === 'S') this.statements.delete(m.name);
+        else this.portals.delete(m.name);
+        this.out.closeComplete();
+        return;
+      case FrontendKind.copyData:
+      case FrontendKind.copyDone:
+      case FrontendKind.copyFail:
+        throw new OrdoError(SqlState.featureNotSupported, 'COPY is not supported');
+      default:
+        throw new ProtocolError('08P01', `unexpected message ${m.kind}`);
+    }
+  }
+
+  private startup(parameters: ReadonlyMap<string, string>): void {
+    this.user = parameters.get('user') ?? 'postgres';
+    const app = parameters.get('application_name');
+    if (app !== undefined) this.settings.set('application_name', app);
+    const encoding = parameters.get('client_encoding');
+    if (encoding !== undefined && !['UTF8', 'UTF-8', 'UNICODE'].includes(encoding.toUpperCase())) {
+      throw new ProtocolError('22023', `client_encoding ${encoding} is not supported: only UTF8`);
+    }
+    this.settings.set('session_authorization', this.user);
+    // Trust authentication: the embedded default, as a fresh PostgreSQL allows locally.
+    this.out.authenticationOk();
+    for (const [name, s] of Object.entries(SETTINGS)) if (s.report) this.out.parameterStatus(name, this.settings.get(name) ?? s.value);
+    this.out.parameterStatus('session_authorization', this.user);
+    this.out.backendKeyData(this.options.processId, this.options.secretKey);
+    this.out.readyForQuery('I');
+  }
+
+  // --- simple query ----------------------------------------------------------------------------
+
+  private async simpleQuery(sql: string): Promise<void> {
+    try {
+      await this.runSimple(sql);
+    } catch (err) {
+      this.sendError(err);
+    }
+    this.out.readyForQuery('I');
+  }
+
+  private async runSimple(sql: string): Promise<void> {
+    const stmts = splitAndNormalize(sql);
+    if (stmts.length === 0) {
+      this.out.emptyQueryResponse();
+      return;
+    }
+    checkBlocks(stmts);
+    let group: { plan: ProgramPlan; params: Value[]; sql: string }[] = [];
+    let inBlock = false;
+    const flush = async (): Promise<void> => {
+      if (group.length === 0) return;
+      const items = group;
+      group = [];
+      const results = await this.engine.runTransaction(items, this.user);
+      for (const r of results) this.sendResult(r, []);
+    };
+    for (const st of stmts) {
+      if (UTILITY.has(st.firstWord)) {
+        const w = st.firstWord;
+        if (w === 'BEGIN' || w === 'START') {
+          if (inBlock) {
+            this.out.noticeResponse({ severity: 'WARNING', code: '25001', message: 'there is already a transaction in progress' });
+          }
+          await flush();
+          inBlock = true;
+          this.out.commandComplete('BEGIN');
+          continue;
+        }
+        if (w === 'COMMIT' || w === 'END') {
+          await flush();
+          if (!inBlock) this.out.noticeResponse({ severity: 'WARNING', code: '25P01', message: 'there is no transaction in progress' });
+          inBlock = false;
+          this.out.commandComplete('COMMIT');
+          continue;
+        }
+        if (w === 'ROLLBACK' || w === 'ABORT') {
+          if (inBlock) throw new OrdoError(SqlState.featureNotSupported, 'ROLLBACK of a transaction block is not supported yet (the block is run as one deterministic transaction; end it with COMMIT)');
+          this.out.noticeResponse({ severity: 'WARNING', code: '25P01', message: 'there is no transaction in progress' });
+          this.out.commandComplete('ROLLBACK');
+          continue;
+        }
+        if (inBlock) throw new OrdoError(SqlState.featureNotSupported, `${w} inside a transaction block is not supported yet`);
+        await flush();
+        this.sendResult(this.utility(st), []);
+        continue;
+      }
+      const prepared = this.engine.prepare(st);
+      const plan = prepared.plan;
+      if (plan.kind !== 'program') {
+        if (inBlock) throw new OrdoError(SqlState.featureNotSupported, 'DDL inside a transaction block is not supported yet');
+        await flush();
+        this.sendResult(await this.engine.runDdl(plan, st.text, this.user), []);
+        continue;
+      }
+      group.push({ plan, params: this.engine.bindLiterals(prepared), sql: st.text });
+    }
+    await flush();
+  }
+
+  /**
+   * Sends a result's rows from `fromRow` (at most `maxRows`, 0 for all) and its CommandComplete, or
+   * PortalSuspended when rows remain. Returns true when complete. Simple queries send RowDescription
+   * first; the extended protocol sends it at Describe.
+   */
+  private sendResult(r: StatementResult, formats: readonly number[], describe = true, fromRow = 0, maxRows = 0): boolean {
+    const columns = r.columns;
+    if (columns !== null && describe) this.out.rowDescription(fieldsOf(columns, formats));
+    const end = maxRows > 0 ? Math.min(r.rows.length, fromRow + maxRows) : r.rows.length;
+    if (columns !== null) {
+      const fmts = columns.map((_, i) => formatCodeAt(formats, i, columns.length));
+      for (let i = fromRow; i < end; i++) {
+        const row = r.rows[i] as readonly Value[];
+        this.out.dataRow(columns.map((c, j) => encodeCell(pgType(c.type).oid, fmts[j] ?? 0, row[j] ?? null)));
+      }
+    }
+    if (end < r.rows.length) {
+      this.out.portalSuspended();
+      return false;
+    }
+    this.out.commandComplete(r.tag);
+    return true;
+  }
+
+  // --- utility statements ----------------------------------------------------------------------
+
+  private utility(st: SplitStatement): StatementResult {
+    const toks = utilityTokens(st.text);
+    const word = (i: number): string => (toks[i]?.kind === 'word' ? (toks[i]?.text ?? '').toLowerCase() : (toks[i]?.value ?? ''));
+    switch (st.firstWord) {
+      case 'VACUUM':
+      case 'ANALYZE':
+        return { columns: null, rows: [], tag: st.firstWord };
+      case 'DISCARD':
+        this.statements.clear();
+        this.portals.clear();
+        return { columns: null, rows: [], tag: 'DISCARD ALL' };
+      case 'DEALLOCATE': {
+        const name = word(1) === 'prepare' ? word(2) : word(1);
+        if (name === 'all') this.statements.clear();
+        else this.statements.delete(name);
+        return { columns: null, rows: [], tag: 'DEALLOCATE' };
+      }
+      case 'SHOW': {
+        const name = word(1);
+        if (name === 'all') {
+          const rows = [...this.settings.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, v, '']);
+          const text = { name: 'text' as const, length: null, scale: null };
+          return {
+            columns: [
+              { name: 'name', type: text, tableId: 0, attr: 0 },
+              { name: 'setting', type: text, tableId: 0, attr: 0 },
+              { name: 'description', type: text, tableId: 0, attr: 0 },
+            ],
+            rows,
+            tag: 'SHOW',
+          };
+        }
+        const key = name === 'transaction' && word(2) === 'isolation' ? 'transaction_isolation' : name;
+        const canonical = settingName(key) ?? [...this.settings.keys()].find((k) => k.toLowerCase() === key);
+        if (canonical === undefined) throw new OrdoError(SqlStateX.undefinedObject, `unrecognized configuration parameter "${name}"`);
+        return { columns: [{ name: canonical.toLowerCase() === canonical ? canonical : canonical.toLowerCase(), type: { name: 'text', length: null, scale: null }, tableId: 0, attr: 0 }], rows: [[this.settings.get(canonical) ?? '']], tag: 'SHOW' };
+      }
+      case 'RESET': {
+        const name = word(1);
+        if (name === 'all') {
+          for (const [k, v] of Object.entries(SETTINGS)) this.setSetting(k, v.value);
+        } else {
+          const canonical = settingName(name);
+          if (canonical === undefined) throw new OrdoError(SqlStateX.undefinedObject, `unrecognized configuration parameter "${name}"`);
+          this.setSetting(canonical, SETTINGS[canonical]?.value ?? '');
+        }
+        return { columns: null, rows: [], tag: 'RESET' };
+      }
+      default: {
+        // SET [SESSION | LOCAL] name { TO | = } value [, …] | SET TIME ZONE value | SET TRANSACTION …
+        let i = 1;
+        if (word(i) === 'session' || word(i) === 'local') i++;
+        if (word(i) === 'transaction' || word(i) === 'characteristics') {
+          // Every transaction is serializable already; other modes are accepted as no-ops only when they ask for that.
+          const rest = toks.slice(i).map((t) => t.text.toLowerCase()).join(' ');
+          if (/isolation level (read committed|read uncommitted|repeatable read)/.test(rest)) {
+            // PostgreSQL upgrades nothing, but running at a stronger level than asked is always allowed.
+          }
+          return { columns: null, rows: [], tag: 'SET' };
+        }
+        let name: string;
+        if (word(i) === 'time' && word(i + 1) === 'zone') {
+          name = 'TimeZone';
+          i += 2;
+        } else {
+          name = toks[i]?.kind === 'qident' ? (toks[i]?.text ?? '').slice(1, -1) : word(i);
+          i++;
+          if (word(i) === 'to' || word(i) === '=') i++;
+        }
+        const values = toks.slice(i).filter((t) => t.text !== ',').map((t) => t.value);
+        const value = values.join(', ');
+        if (value === '') throw new OrdoError(SqlStateX.syntaxError, `syntax error: SET ${name} needs a value`);
+        const canonical = settingName(name) ?? (name.includes('.') ? name : undefined);
+        if (canonical === undefined) throw new OrdoError(SqlStateX.undefinedObject, `unrecognized configuration parameter "${name}"`);
+        const spec = SETTINGS[canonical];
+        const v = value.toLowerCase() === 'default' ? (spec?.value ?? '') : value;
+        if (spec?.fixed !== undefined) {
+          if (spec.fixed.length === 0) throw new OrdoError('55P02', `parameter "${canonical}" cannot be changed`);
+          if (!spec.fixed.some((f) => f.toLowerCase() === v.toLowerCase())) {
+            throw new OrdoError(SqlState.featureNotSupported, `${canonical} = '${v}' is not supported (only ${spec.fixed[0] ?? ''})`);
+          }
+          this.setSetting(canonical, spec.value);
+        } else this.setSetting(canonical, v);
+        return { columns: null, rows: [], tag: 'SET' };
+      }
+    }
+  }
+
+  private setSetting(name: string, value: string): void {
+    const before = this.settings.get(name);
+    this.settings.set(name, value);
+    if (before !== value && SETTINGS[name]?.report === true) this.out.parameterStatus(name, value);
+  }
+
+  // --- extended query --------------------------------------------------------------------------
+
+  private parse(m: ParseMessage): void {
+    if (m.statement !== '' && this.statements.has(m.statement)) {
+      throw new OrdoError('42P05', `prepared statement "${m.statement}" already exists`);
+    }
+    if (this.statements.size >= SessionLimits.maxPreparedStatements) {
+      throw new OrdoError('54000', `more than ${SessionLimits.maxPreparedStatements} prepared statements`);
+    }
+    const split = normalizeSingle(m.sql);
+    const utility = split !== null && UTILITY.has(split.firstWord);
+    if (utility && (split.firstWord === 'BEGIN' || split.firstWord === 'START')) {
+      throw new OrdoError(SqlState.featureNotSupported, INTERACTIVE_REFUSAL);
+    }
+    const prepared = split === null || utility ? null : this.engine.prepare(split, m.paramTypeOids);
+    this.statements.set(m.statement, { sql: m.sql, split, declaredOids: m.paramTypeOids, prepared, utility });
+  }
+
+  /** The statement's plan, recompiled when the catalog changed since it was prepared. */
+  private current(st: PreparedStatement): Prepared | null {
+    if (st.prepared === null || st.split === null) return null;
+    if (st.prepared.catalogVersion !== this.engine.catalog().version) st.prepared = this.engine.prepare(st.split, st.declaredOids);
+    return st.prepared;
+  }
+
+  private bind(m: BindMessage): void {
+    const st = this.statements.get(m.statement);
+    if (st === undefined) throw new OrdoError('26000', `prepared statement "${m.statement}" does not exist`);
+    const prepared = this.current(st);
+    const slots = prepared?.plan.kind === 'program' ? prepared.plan.params : [];
+    if (m.params.length !== slots.length) {
+      throw new OrdoError('08P01', `bind message supplies ${m.params.length} parameters, but prepared statement "${m.statement}" requires ${slots.length}`);
+    }
+    const params = m.params.map((bytes, i) => {
+      const slot = slots[i];
+      const fmt = formatCodeAt(m.paramFormats, i, m.params.length);
+      if (slot === undefined) return null;
+      if (fmt === 0 && bytes !== null && slot.type !== null && slot.type.name === 'numeric') {
+        return bindText(slot.type, Buffer.from(bytes).toString('utf8'), slot.exact);
+      }
+      const oid = slot.type === null ? 0 : pgType(slot.type).oid;
+      return bindWire(slot.type, decodeParam(oid, fmt, bytes), slot.exact);
+    });
+    if (m.portal !== '' && this.portals.has(m.portal)) throw new OrdoError('42P03', `cursor "${m.portal}" already exists`);
+    if (this.portals.size >= SessionLimits.maxPortals) throw new OrdoError('54000', `more than ${SessionLimits.maxPortals} portals`);
+    // Validate the result formats now, as PostgreSQL does at Bind.
+    const columns = prepared?.plan.kind === 'program' ? prepared.plan.columns : null;
+    if (columns !== null) for (let i = 0; i < columns.length; i++) formatCodeAt(m.resultFormats, i, columns.length);
+    this.portals.set(m.portal, { statement: st, params, resultFormats: m.resultFormats, result: null, sent: 0 });
+  }
+
+  private describe(target: 'S' | 'P', name: string): void {
+    if (target === 'S') {
+      const st = this.statements.get(name);
+      if (st === undefined) throw new OrdoError('26000', `prepared statement "${name}" does not exist`);
+      const prepared = this.current(st);
+      const plan = prepared?.plan;
+      this.out.parameterDescription(plan?.kind === 'program' ? plan.params.map((s) => (s.type === null ? 25 : pgType(s.type).oid)) : []);
+      const columns = plan?.kind === 'program' ? plan.columns : st.utility && st.split?.firstWord === 'SHOW' ? showColumns(st.split) : null;
+      if (columns === null) this.out.noData();
+      else this.out.rowDescription(fieldsOf(columns, []));
+      return;
+    }
+    const portal = this.portals.get(name);
+    if (portal === undefined) throw new OrdoError('34000', `portal "${name}" does not exist`);
+    const plan = portal.statement.prepared?.plan;
+    const columns = plan?.kind === 'program' ? plan.columns : portal.statement.split?.firstWord === 'SHOW' ? showColumns(portal.statement.split) : null;
+    if (columns === null) this.out.noData();
+    else this.out.rowDescription(fieldsOf(columns, portal.resultFormats));
+  }
+
+  private async execute(name: string, maxRows: number): Promise<void> {
+    const portal = this.portals.get(name);
+    if (portal === undefined) throw new OrdoError('34000', `portal "${name}" does not exist`);
+    const st = portal.statement;
+    if (portal.result === null) {
+      if (st.split === null) {
+        this.out.emptyQueryResponse();
+        return;
+      }
+      if (st.utility) portal.result = this.extendedUtility(st.split);
+      else {
+        const prepared = this.current(st);
+        const plan = prepared?.plan;
+        if (plan === undefined) throw new OrdoError(SqlState.internalError, 'statement has no plan');
+        if (plan.kind === 'program') {
+          const results = await this.engine.runTransaction([{ plan, params: portal.params, sql: st.sql }], this.user);
+          portal.result = results[0] ?? null;
+        } else portal.result = await this.engine.runDdl(plan, st.sql, this.user);
+      }
+    }
+    const result = portal.result;
+    if (result === null) return;
+    // RowDescription was sent by Describe; Execute sends only rows.
+    const done = this.sendResult(result, portal.resultFormats, false, portal.sent, maxRows > 0 ? maxRows : 0);
+    portal.sent = done ? result.rows.length : portal.sent + maxRows;
+  }
+
+  private extendedUtility(st: SplitStatement): StatementResult {
+    const w = st.firstWord;
+    if (w === 'COMMIT' || w === 'END' || w === 'ROLLBACK' || w === 'ABORT') {
+      this.out.noticeResponse({ severity: 'WARNING', code: '25P01', message: 'there is no transaction in progress' });
+      return { columns: null, rows: [], tag: w === 'COMMIT' || w === 'END' ? 'COMMIT' : 'ROLLBACK' };
+    }
+    return this.utility(st);
+  }
+}
+
+const INTERACTIVE_REFUSAL =
+  'interactive transactions (BEGIN in one message, statements in later ones) are not supported yet: send BEGIN; …; COMMIT; in one simple Query message';
+
+function showColumns(st: SplitStatement): ResultColumn[] {
+  const name = utilityTokens(st.text)[1]?.text.toLowerCase() ?? '';
+  return [{ name, type: { name: 'text', length: null, scale: null }, tableId: 0, attr: 0 }];
+}
+
+function fieldsOf(columns: readonly ResultColumn[], formats: readonly number[]): FieldDescription[] {
+  return columns.map((c, i) => {
+    const info = pgType(c.type);
+    return {
+      name: c.name,
+      tableOid: c.tableId,
+      columnAttr: c.attr,
+      typeOid: info.oid,
+      typeSize: info.size,
+      typeModifier: typeModifier(c.type),
+      format: formatCodeAt(formats, i, columns.length),
+    };
+  });
+}
+
+/** Refuses a BEGIN whose COMMIT is not in the same message before anything runs. */
+function checkBlocks(stmts: readonly SplitStatement[]): void {
+  let open = false;
+  for (const s of stmts) {
+    if (s.firstWord === 'BEGIN' || s.firstWord === 'START') open = true;
+    else if (['COMMIT', 'END', 'ROLLBACK', 'ABORT'].includes(s.firstWord)) open = false;
+  }
+  if (open) throw new SqlError(SqlState.featureNotSupported, INTERACTIVE_REFUSAL);
+}
