@@ -44,6 +44,15 @@ t.test('an invalid program is refused before it reaches the log', async (t) => {
   t.equal(node.lastLogPosition, before);
 });
 
+t.test('a parameter the log cannot record is refused before sequencing and the node keeps working', async (t) => {
+  const node = openNode({ dataDir: scratchDir(), epochMs: 1 });
+  t.teardown(() => node.close());
+  const before = node.lastLogPosition;
+  await t.rejects(node.submit(txn(putProgram(1), [2n ** 64n, 'x'])), { code: '22023', message: /parameter \$0: integer outside int64/ });
+  t.equal(node.lastLogPosition, before);
+  t.equal((await node.submit(txn(putProgram(1), [1n, 'fine']))).status, 'committed');
+});
+
 t.test('state, applied position and checksum survive a restart', async (t) => {
   const dataDir = scratchDir();
   const node = openNode({ dataDir, epochMs: 1 });

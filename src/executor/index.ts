@@ -13,7 +13,7 @@ export type {
   Program,
 } from './program.js';
 export { BinaryOps, UnaryOps, Functions, ProgramLimits } from './program.js';
-export { validateProgram } from './validate.js';
+export { validateProgram, validateParams } from './validate.js';
 export { evaluateKeySets } from './keys.js';
 export { executeProgram, compareValues, toText, formatFloat } from './evaluate.js';
 export type {

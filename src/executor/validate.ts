@@ -433,3 +433,18 @@ export function validateProgram(program: unknown, paramCount: number): Program {
   validated.set(valid, v.paramsUsed);
   return valid;
 }
+
+/**
+ * Checks that bound parameters are engine values the log can record: an int64, a float, a well-formed
+ * string, bytes, a boolean or NULL. The gateway calls it before sequencing, so one bad value is that
+ * client's error instead of a batch the log cannot encode.
+ */
+export function validateParams(params: readonly unknown[]): void {
+  if (params.length > ProgramLimits.maxParams) {
+    throw new OrdoError(SqlState.programLimitExceeded, `more than ${ProgramLimits.maxParams} parameters`);
+  }
+  for (let i = 0; i < params.length; i++) {
+    const why = invalidValueReason(params[i]);
+    if (why !== null) throw new OrdoError(SqlState.invalidParameterValue, `parameter $${i}: ${why}`);
+  }
+}

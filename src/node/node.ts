@@ -2,7 +2,7 @@
 // environment. Tests, benchmarks and the SQL layer use it through `openNode`.
 
 import type { RootDatabase } from 'lmdb';
-import { validateProgram, type TxnOutcome } from '../executor/index.js';
+import { validateParams, validateProgram, type TxnOutcome } from '../executor/index.js';
 import { PartitionStore, decodeTuple } from '../partitions/index.js';
 import { Scheduler, type ExecutedTxn } from '../scheduler/index.js';
 import {
@@ -131,6 +131,7 @@ export class OrdoNode {
   submit(txn: TxnRequest): Promise<TxnResult> {
     try {
       validateProgram(txn.program, txn.params.length);
+      validateParams(txn.params);
     } catch (err) {
       return Promise.reject(err);
     }
