@@ -2,7 +2,7 @@
 // as a failure's repro line gives it.
 
 import { reproLine, runSimulation, type SimOptions } from '../sequencer/raft/index.js';
-import { optionalInt, parseCommand, UsageError, type CommandSpec } from './args.js';
+import { optionalInt, parseCommand, UsageError, type CommandSpec, type ParsedFlags } from './args.js';
 
 export const simRaftSpec: CommandSpec = {
   usage: 'ordo sim raft [--seeds N | --seed S] [--nodes 3|5] [--ticks T]',
@@ -17,6 +17,10 @@ export const simRaftSpec: CommandSpec = {
     'liveness-ticks': { type: 'string', valueName: 'T', help: 'bound on the liveness phase' },
     membership: { type: 'boolean', help: 'force the membership scenario (add learner, promote, remove)' },
     'no-membership': { type: 'boolean', help: 'never run the membership scenario' },
+    'clock-skew': { type: 'boolean', help: 'force per-node clock drift and pauses on (default: per seed)' },
+    'no-clock-skew': { type: 'boolean', help: 'keep every clock in lockstep' },
+    figure8: { type: 'boolean', help: "force the figure-8 fault mode on (default: per seed)" },
+    'no-figure8': { type: 'boolean', help: 'never run the figure-8 fault mode' },
     'byzantine-votes': { type: 'boolean', help: 'break the network on purpose (checks the checker)' },
   },
 };
@@ -28,6 +32,14 @@ function clusterSizes(flag: string | boolean | undefined): (3 | 5)[] {
   throw new UsageError(`--nodes must be 3 or 5, got '${String(flag)}'`);
 }
 
+/** A --X / --no-X pair: true, false, or undefined for the simulator's per-seed default. */
+function toggle(flags: ParsedFlags, name: string): boolean | undefined {
+  const on = flags[name] === true;
+  const off = flags[`no-${name}`] === true;
+  if (on && off) throw new UsageError(`--${name} and --no-${name} exclude each other`);
+  return on ? true : off ? false : undefined;
+}
+
 export async function simRaft(argv: readonly string[]): Promise<void> {
   const flags = parseCommand(simRaftSpec, argv);
   if (flags === undefined) return;
@@ -36,10 +48,9 @@ export async function simRaft(argv: readonly string[]): Promise<void> {
   const one = optionalInt(flags, 'seed', 0);
   const first = one ?? optionalInt(flags, 'first-seed', 0) ?? 1;
   const count = one === undefined ? (optionalInt(flags, 'seeds', 1) ?? 100) : 1;
-  if (flags.membership === true && flags['no-membership'] === true) {
-    throw new UsageError('--membership and --no-membership exclude each other');
-  }
-  const membership = flags.membership === true ? true : flags['no-membership'] === true ? false : undefined;
+  const membership = toggle(flags, 'membership');
+  const clockSkew = toggle(flags, 'clock-skew');
+  const figure8 = toggle(flags, 'figure8');
   let runs = 0;
   let failures = 0;
   const startMs = performance.now();
@@ -51,6 +62,8 @@ export async function simRaft(argv: readonly string[]): Promise<void> {
         ticks,
         ...(livenessTicks === undefined ? {} : { livenessTicks }),
         ...(membership === undefined ? {} : { membership }),
+        ...(clockSkew === undefined ? {} : { clockSkew }),
+        ...(figure8 === undefined ? {} : { figure8 }),
         ...(flags['byzantine-votes'] === true ? { byzantineVotes: true } : {}),
       };
       const result = runSimulation(options);

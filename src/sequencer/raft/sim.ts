@@ -4,6 +4,17 @@
 // them from what they persisted. Every source of non-determinism comes from the seed, so a failing
 // seed replays exactly. Safety is checked after every step; liveness once the faults stop.
 //
+// Two fault modes exist because plain random faults almost never reach certain schedules:
+// - clock skew: real nodes do not tick in lockstep. Each node's clock runs fast or slow by a per-seed
+//   drift (it skips or doubles ticks), and now and then one node stalls for a long GC-style pause that
+//   it does not notice (its tick count just stops). In lockstep, check-quorum behaves like a lease, so
+//   a core that serves reads on that "lease" alone looked correct; with skew it is not.
+// - figure 8 (Raft §5.4.2): in episodes of leader churn, a new leader's entries of its own term (its
+//   no-op first) reach few or no followers for a while, older-term entries still flow, and the leader
+//   is then usually crashed. That is the schedule in which counting replicas of an old-term entry
+//   commits something that a later leader overwrites; without it the no-op travels in the same append
+//   as the old entries and the window is tiny.
+//
 // The checks are incremental so that thousands of seeds run in CI: every persisted entry gets a chain
 // hash over the whole log prefix it ends, which turns "the logs are identical up to here" into one
 // number comparison.
@@ -28,6 +39,18 @@ export interface SimOptions {
    * on the wire, which lets two candidates win one term and stale candidates win at all.
    */
   readonly byzantineVotes?: boolean;
+  /**
+   * Per-node clock drift (skipped and doubled ticks) and long GC-style pauses that buffer the node's
+   * incoming messages. Default: every seed except every 4th (seed % 4 === 3), which keeps lockstep clocks.
+   */
+  readonly clockSkew?: boolean;
+  /**
+   * Biases the run toward Raft's figure-8 schedule: in episodes of leader churn, a fresh leader's
+   * own-term entries (its no-op first) are withheld from its followers (mostly all of them) for a few
+   * ticks while older entries replicate, and the leader is then usually crashed. The network splits the
+   * append rather than altering it, so a correct core stays safe. Default: every 4th seed (seed % 4 === 1).
+   */
+  readonly figure8?: boolean;
   /** Keeps the last events and returns them with a failure (slower; does not change the run). */
   readonly trace?: boolean;
 }
@@ -48,6 +71,14 @@ export interface SimStats {
   readsConfirmed: number;
   confChangesCommitted: number;
   livenessTicks: number;
+  /** Node ticks lost to slow clocks and gained by fast ones (clock skew). */
+  skippedTicks: number;
+  doubledTicks: number;
+  gcPauses: number;
+  /** Fresh leaders whose own-term entries were withheld from some followers (figure-8 mode). */
+  withholdings: number;
+  /** Leaders crashed by figure-8 mode (to start a chain of short-lived leaders, or after a withholding). */
+  leaderKills: number;
 }
 
 export interface SimResult {
@@ -74,6 +105,31 @@ export const SimDefaults = {
   maxMessagesInFlight: 20_000,
   maxDelayTicks: 16,
   traceLength: 300,
+  /** A node's clock runs up to this fraction fast or slow: it doubles or skips that share of ticks. */
+  maxClockDrift: 0.3,
+  /** GC-style pauses last this long; messages sent to the paused node wait in its socket buffer. */
+  gcPauseMinTicks: 20,
+  gcPauseMaxTicks: 150,
+  /** A paused node's socket buffer holds this many messages; later ones are lost. */
+  gcBacklogMessages: 500,
+  /**
+   * Figure-8 mode comes in episodes of rapid leader churn (a chain of short-lived leaders is what the
+   * schedule needs), separated by ordinary weather. Rate per tick and length of an episode:
+   */
+  figure8EpisodeRate: 0.004,
+  figure8EpisodeMinTicks: 200,
+  figure8EpisodeMaxTicks: 600,
+  /** A killed leader is back this soon: the schedule needs old leaders to return and compete. */
+  leaderKillMaxDownTicks: 40,
+  /** In an episode, per tick without a withholding: the chance that the current leader is crashed. */
+  figure8RestartRate: 0.05,
+  /** In an episode: the share of fresh leaders whose own-term entries are withheld, and for how long. */
+  withholdRate: 0.9,
+  withholdMinTicks: 5,
+  withholdMaxTicks: 30,
+  withholdFromAllRate: 0.9,
+  /** In an episode: the share of withholding leaders crashed when it ends. */
+  leaderKillRate: 0.85,
 } as const;
 
 /** Thrown inside the run to stop at the first violated property. */
@@ -131,7 +187,31 @@ interface SimNode {
   restartAtTick: number;
   /** A paused process (GC pause, SIGSTOP) keeps its memory but neither ticks nor receives until then. */
   pausedUntilTick: number;
+  /**
+   * During a GC-style pause the kernel still buffers the node's incoming messages: they are delivered
+   * when it resumes (a plain pause loses them, as if connections timed out).
+   */
+  pauseBuffers: boolean;
+  readonly backlog: Message[];
+  /**
+   * Clock drift: with this probability per tick the node's clock skips a tick (negative) or ticks
+   * twice (positive). Fixed per node for the run, like a crystal's error.
+   */
+  readonly clockDrift: number;
+  /** Its own stream, so the clock draws do not shift the network's and the load's. */
+  readonly clockRandom: () => number;
   leaderTermChecked: number;
+}
+
+/** Figure-8 mode: the entries of the leader's term are withheld from these followers until the tick. */
+interface Withholding {
+  readonly leader: NodeId;
+  readonly term: number;
+  readonly from: ReadonlySet<NodeId>;
+  readonly untilTick: number;
+  readonly killLeader: boolean;
+  /** The leader's commit index when the withholding began. */
+  readonly commitAtStart: number;
 }
 
 interface PendingRead {
@@ -150,6 +230,7 @@ interface FaultRates {
   transferRate: number;
   proposeRate: number;
   readRate: number;
+  gcPauseRate: number;
 }
 
 export function reproLine(options: SimOptions): string {
@@ -157,6 +238,8 @@ export function reproLine(options: SimOptions): string {
   if (options.livenessTicks !== undefined) parts.push(`--liveness-ticks ${options.livenessTicks}`);
   if (options.membership !== undefined) parts.push(options.membership ? '--membership' : '--no-membership');
   if (options.byzantineVotes === true) parts.push('--byzantine-votes');
+  if (options.clockSkew !== undefined) parts.push(options.clockSkew ? '--clock-skew' : '--no-clock-skew');
+  if (options.figure8 !== undefined) parts.push(options.figure8 ? '--figure8' : '--no-figure8');
   return parts.join(' ');
 }
 
@@ -172,6 +255,10 @@ class Simulation {
   private readonly membership: boolean;
   private readonly livenessTicks: number;
   private readonly rates: FaultRates;
+  private readonly clockSkew: boolean;
+  private readonly figure8: boolean;
+  private withholding: Withholding | undefined;
+  private figure8UntilTick = -1;
   private now = 0;
   private faultsOn = true;
 
@@ -212,6 +299,11 @@ class Simulation {
     readsConfirmed: 0,
     confChangesCommitted: 0,
     livenessTicks: 0,
+    skippedTicks: 0,
+    doubledTicks: 0,
+    gcPauses: 0,
+    withholdings: 0,
+    leaderKills: 0,
   };
   private readonly traceLog: string[] = [];
   private removalVictim: NodeId = '';
@@ -221,6 +313,8 @@ class Simulation {
   constructor(private readonly options: SimOptions) {
     this.rng = seededRandom(options.seed);
     this.membership = options.membership ?? options.seed % 4 === 0;
+    this.clockSkew = options.clockSkew ?? options.seed % 4 !== 3;
+    this.figure8 = options.figure8 ?? options.seed % 4 === 1;
     this.livenessTicks = options.livenessTicks ?? SimDefaults.livenessTicks;
     const r = this.rng;
     // Each seed draws its own weather, from calm to stormy.
@@ -235,13 +329,17 @@ class Simulation {
       transferRate: r() * 0.003,
       proposeRate: 0.1 + r() * 0.5,
       readRate: r() * 0.1,
+      gcPauseRate: r() * 0.005,
     };
+    // How far this seed's clocks stray: from near lockstep to ±30%.
+    const driftBound = r() * SimDefaults.maxClockDrift;
     const count = options.nodes + (this.membership ? 1 : 0);
     this.initialVoters = [];
     for (let i = 0; i < options.nodes; i++) this.initialVoters.push(`n${i + 1}`);
     this.committedConf = { voters: this.initialVoters, learners: [] };
     for (let i = 0; i < count; i++) {
       const id = `n${i + 1}`;
+      const drift = (2 * r() - 1) * driftBound;
       const node: SimNode = {
         id,
         index: i,
@@ -255,6 +353,10 @@ class Simulation {
         appliedIndex: 0,
         restartAtTick: -1,
         pausedUntilTick: -1,
+        pauseBuffers: false,
+        backlog: [],
+        clockDrift: this.clockSkew ? drift : 0,
+        clockRandom: seededRandom(mix(options.seed >>> 0, 0x10000 + i)),
         leaderTermChecked: 0,
       };
       this.nodes.push(node);
@@ -324,7 +426,45 @@ class Simulation {
       const victim = this.nodes[Math.floor(r() * this.nodes.length)];
       if (victim?.raft !== undefined && victim.pausedUntilTick < this.now) {
         victim.pausedUntilTick = this.now + 5 + Math.floor(r() * 40);
+        victim.pauseBuffers = false;
         this.trace(() => `${victim.id} paused until t${victim.pausedUntilTick}`);
+      }
+    }
+    if (this.clockSkew && r() < rates.gcPauseRate) {
+      // A long stop-the-world pause: the node's tick count just stops, so it does not notice. Half
+      // of them hit the leader, the busiest process and the one whose pause matters to reads.
+      const victim = r() < 0.5 ? this.someLeader() : this.nodes[Math.floor(r() * this.nodes.length)];
+      if (victim?.raft !== undefined && victim.pausedUntilTick < this.now) {
+        const span = SimDefaults.gcPauseMaxTicks - SimDefaults.gcPauseMinTicks;
+        victim.pausedUntilTick = this.now + SimDefaults.gcPauseMinTicks + Math.floor(r() * span);
+        victim.pauseBuffers = true;
+        this.stats.gcPauses++;
+        this.trace(() => `${victim.id} GC pause until t${victim.pausedUntilTick}`);
+      }
+    }
+    if (this.figure8 && this.figure8UntilTick < this.now && r() < SimDefaults.figure8EpisodeRate) {
+      const span = SimDefaults.figure8EpisodeMaxTicks - SimDefaults.figure8EpisodeMinTicks;
+      this.figure8UntilTick = this.now + SimDefaults.figure8EpisodeMinTicks + Math.floor(r() * span);
+      this.trace(() => `figure-8 episode until t${this.figure8UntilTick}`);
+    }
+    if (this.figure8UntilTick >= this.now && this.withholding === undefined && r() < SimDefaults.figure8RestartRate) {
+      // The episode starts the chain of short-lived leaders by taking down the current one, and
+      // restarts it when a leader escaped (it was not withheld, or not killed).
+      const leader = this.someLeader();
+      if (leader !== undefined) this.killLeader(leader);
+    }
+    const held = this.withholding;
+    if (held !== undefined) {
+      const leader = this.byId.get(held.leader);
+      const leading = leader?.raft !== undefined && leader.raft.term === held.term && leader.raft.role === Role.leader;
+      // The adversary strikes when the leader has just advanced its commit index while its own entries
+      // were withheld (the moment after which an unsafe commit rule has committed an entry that a
+      // later leader can overwrite), or when the withholding ends. Leadership then changes quickly:
+      // figure 8 needs the leader gone before its entries spread.
+      const committed = leading && leader.storage.hardState().commit > held.commitAtStart;
+      if (committed || held.untilTick <= this.now || !leading) {
+        this.withholding = undefined;
+        if (held.killLeader && leading) this.killLeader(leader);
       }
     }
     if (r() < rates.transferRate) {
@@ -346,6 +486,7 @@ class Simulation {
 
   private endFaults(): void {
     this.faultsOn = false;
+    this.withholding = undefined;
     this.healPartition();
     for (const node of this.nodes) node.pausedUntilTick = -1;
     for (const node of this.nodes) if (node.raft === undefined) this.start(node);
@@ -387,12 +528,17 @@ class Simulation {
     return [...this.committedConf.voters, ...this.committedConf.learners];
   }
 
-  /** The fresh entry of the liveness phase is applied on every member of the committed configuration. */
+  /**
+   * The fresh entry of the liveness phase, and everything any node applied, is applied on every member
+   * of the committed configuration. (Waiting for the fresh entry alone let a member that was one
+   * heartbeat behind, e.g. on a new leader's no-op, fail the final check as "lost".)
+   */
   private allMembersApplied(): boolean {
     if (this.finalAppliedAt === 0) return false;
+    const last = this.appliedIds.length - 1;
     for (const id of this.members()) {
       const node = this.byId.get(id);
-      if (node === undefined || node.appliedIndex < this.finalAppliedAt) return false;
+      if (node === undefined || node.appliedIndex < this.finalAppliedAt || node.appliedIndex < last) return false;
     }
     return true;
   }
@@ -420,7 +566,11 @@ class Simulation {
   }
 
   private requestRead(): void {
-    const target = this.nodes[Math.floor(this.rng() * this.nodes.length)];
+    // Half the clients go straight to a node they believe leads; a client with a stale cache may pick
+    // a deposed leader that does not know it yet, which is where an unconfirmed read goes wrong.
+    const leaders = this.rng() < 0.5 ? this.nodes.filter((n) => n.raft?.role === Role.leader) : [];
+    const pool = leaders.length > 0 ? leaders : this.nodes;
+    const target = pool[Math.floor(this.rng() * pool.length)];
     if (target?.raft === undefined) return;
     const context = `r${++this.readCounter}`;
     const res = target.raft.readIndex(context);
@@ -482,6 +632,8 @@ class Simulation {
 
   private crash(node: SimNode, downTicks: number): void {
     node.raft = undefined;
+    // A crashed process loses its socket buffers too.
+    node.backlog.length = 0;
     node.restartAtTick = this.now + downTicks;
     this.stats.crashes++;
     this.trace(() => `${node.id} crash until t${node.restartAtTick}`);
@@ -521,6 +673,10 @@ class Simulation {
     if (this.options.byzantineVotes === true && m.reject && (m.type === MessageType.voteResp || m.type === MessageType.preVoteResp)) {
       m = { ...m, reject: false };
     }
+    const held = this.withholding;
+    if (held !== undefined && m.type === MessageType.app && m.from === held.leader && m.term === held.term && held.from.has(m.to)) {
+      m = this.withhold(m);
+    }
     const r = this.rng;
     if (this.faultsOn && r() < this.rates.dropRate) {
       this.stats.messagesDropped++;
@@ -540,16 +696,73 @@ class Simulation {
     }
   }
 
+  /**
+   * Figure-8 mode: the append keeps only its entries of earlier terms (a prefix, since terms only grow
+   * along a log). It is exactly the message the leader would send with a smaller batch limit, so a
+   * correct core must stay safe; the withheld tail behaves like a lost message.
+   */
+  private withhold(m: Message): Message {
+    let keep = 0;
+    while (keep < m.entries.length && (m.entries[keep]?.term ?? m.term) < m.term) keep++;
+    return keep === m.entries.length ? m : { ...m, entries: m.entries.slice(0, keep) };
+  }
+
+  private killLeader(leader: SimNode): void {
+    this.stats.leaderKills++;
+    this.crash(leader, 5 + Math.floor(this.rng() * (SimDefaults.leaderKillMaxDownTicks - 5)));
+  }
+
+  /** Figure-8 mode: called once per fresh leader. */
+  private maybeWithhold(leader: SimNode, term: number): void {
+    if (this.figure8UntilTick < this.now || !this.faultsOn || this.withholding !== undefined) return;
+    const r = this.rng;
+    if (r() >= SimDefaults.withholdRate) return;
+    const from = new Set<NodeId>();
+    // Mostly from every follower: figure 8 needs a leader whose own-term entries live on it alone
+    // (they later overwrite), and one that ships only older entries (those get wrongly committed).
+    // Otherwise a random subset, for variety.
+    const all = r() < SimDefaults.withholdFromAllRate;
+    for (const n of this.nodes) if (n !== leader && (all || r() < 0.5)) from.add(n.id);
+    const span = SimDefaults.withholdMaxTicks - SimDefaults.withholdMinTicks;
+    const untilTick = this.now + SimDefaults.withholdMinTicks + Math.floor(r() * span);
+    const killLeader = r() < SimDefaults.leaderKillRate;
+    this.withholding = { leader: leader.id, term, from, untilTick, killLeader, commitAtStart: leader.storage.hardState().commit };
+    this.stats.withholdings++;
+    this.trace(() => `${leader.id} term ${term} entries withheld from ${[...from].join(',')} until t${untilTick}${killLeader ? ', then crash' : ''}`);
+  }
+
+  /** How many times the node's clock ticks in this tick of the simulation: 0, 1 or 2. */
+  private clockTicks(node: SimNode): number {
+    const drift = node.clockDrift;
+    if (drift === 0) return 1;
+    if (node.clockRandom() >= Math.abs(drift)) return 1;
+    if (drift < 0) {
+      this.stats.skippedTicks++;
+      return 0;
+    }
+    this.stats.doubledTicks++;
+    return 2;
+  }
+
   private tickAndDeliver(): void {
     for (const node of this.nodes) {
       if (node.raft === undefined || node.pausedUntilTick >= this.now) continue;
-      node.raft.tick();
-      this.afterStep(node);
+      const ticks = this.clockTicks(node);
+      for (let k = 0; k < ticks; k++) {
+        node.raft?.tick();
+        this.afterStep(node);
+      }
     }
     const slot = this.now % this.buckets.length;
     const due = this.buckets[slot] ?? [];
     this.buckets[slot] = [];
     this.messagesInFlight -= due.length;
+    // A node back from a GC pause reads what piled up in its socket buffer, mixed with fresh arrivals.
+    for (const node of this.nodes) {
+      if (node.backlog.length === 0 || node.pausedUntilTick >= this.now) continue;
+      for (const m of node.backlog) due.push(m);
+      node.backlog.length = 0;
+    }
     // Reorder within the tick (Fisher–Yates from the seed).
     for (let i = due.length - 1; i > 0; i--) {
       const j = Math.floor(this.rng() * (i + 1));
@@ -561,8 +774,13 @@ class Simulation {
     for (const m of due) {
       const from = this.byId.get(m.from);
       const to = this.byId.get(m.to);
-      if (from === undefined || to?.raft === undefined || to.pausedUntilTick >= this.now || this.blocked[from.index * n + to.index] === true) {
+      if (from === undefined || to?.raft === undefined || this.blocked[from.index * n + to.index] === true) {
         this.stats.messagesDropped++;
+        continue;
+      }
+      if (to.pausedUntilTick >= this.now) {
+        if (to.pauseBuffers && to.backlog.length < SimDefaults.gcBacklogMessages) to.backlog.push(m);
+        else this.stats.messagesDropped++;
         continue;
       }
       this.stats.messagesDelivered++;
@@ -614,6 +832,9 @@ class Simulation {
       node.storage.setHardState(rd.hardState);
       this.checkCommitted(node, rd.hardState.commit, raft.term);
     }
+    // A fresh leader is noticed before its first messages leave, so that figure-8 mode can withhold
+    // its no-op too (the no-op leaves in the very Ready that makes it leader).
+    this.checkLeader(node);
     // 2. send
     for (const m of rd.messages) this.send(m);
     // 3. apply
@@ -675,6 +896,7 @@ class Simulation {
       this.leaderOfTerm.set(term, node.id);
       this.stats.leadersElected++;
       this.trace(() => `${node.id} leads term ${term} last=${raft.lastIndex}`);
+      this.maybeWithhold(node, term);
     } else if (holder !== node.id) {
       this.fail(`election safety: ${holder} and ${node.id} both lead term ${term}`);
     }
