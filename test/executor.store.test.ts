@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { Program, RangeExpr, Stmt } from '../src/executor/program.js';
+import type { Expr, Program, RangeExpr, Stmt } from '../src/executor/program.js';
 import { ProgramLimits } from '../src/executor/program.js';
 import { evaluateKeySets, executeProgram, type TxnOutcome } from '../src/executor/index.js';
 import { encodeKey, encodeRange } from '../src/partitions/index.js';
@@ -391,5 +391,18 @@ t.test('executeProgram takes the declared key sets it is given, not the programâ
   t.equal(executeProgram(program, [], declared, ctx, view()).status, 'committed');
   const nothing = { reads: { points: [], ranges: [] }, writes: { points: [], ranges: [] } };
   t.equal(executeProgram(program, [], nothing, ctx, view()).status, 'aborted');
+  t.end();
+});
+
+t.test('version(key) is the stored row version, NULL when absent and the own position after an own write', (t) => {
+  const ver = (n: bigint): Expr => ({ k: 'version', key: key(lit(n)) });
+  const out = committed(run(prog([emit(ver(1n), ver(4n)), put(key(lit(4n)), lit(4n), lit('four')), emit(ver(4n)), del(key(lit(1n))), emit(ver(1n))]), [], view()));
+  t.same(out.rows, [[1n, null], [42n], [null]]);
+  t.end();
+});
+
+t.test('version(key) outside the declared read set is a deterministic abort', (t) => {
+  const out = run(prog([emit({ k: 'version', key: key(lit(1n)) })], none, none), [], view());
+  t.equal(out.status, 'aborted');
   t.end();
 });

@@ -42,6 +42,18 @@ t.test('a batch with every expression and statement kind and every value type ro
   t.end();
 });
 
+t.test('the v4 version(key) expression round-trips', (t) => {
+  const key = { table: 7, index: 0, parts: [{ k: 'param', i: 0 } as const] };
+  const p: Program = {
+    reads: { points: [key], ranges: [] },
+    writes: { points: [], ranges: [] },
+    body: [{ k: 'emit', values: [{ k: 'version', key }] }],
+  };
+  const entry = batchEntry(3, 1, [txn(1, p, [5n])]);
+  t.equal(show(decodeLogEntry(encodeLogEntry(entry), 3)), show(canonical(entry)));
+  t.end();
+});
+
 t.test('integers stay bigint and floats stay number, including beyond 2^53, NaN and -0', (t) => {
   const p = pointUpdateProgram();
   const values = [2n ** 53n + 1n, 1, 1.5, Number.NaN, -0, 2n ** 63n - 1n];
@@ -122,7 +134,7 @@ t.test('encoding a batch of 150 transactions of one cached program takes well un
 
 t.test('the schema directory holds every writer version, each with its own fingerprint', (t) => {
   const versions = logSchemaVersions();
-  t.same(versions.map((v) => v.version), [1, 2, 3]);
+  t.same(versions.map((v) => v.version), [1, 2, 3, 4]);
   t.equal(new Set(versions.map((v) => v.fingerprint.toString('hex'))).size, versions.length);
   const v1 = JSON.parse(readFileSync(versions[0]?.file ?? '', 'utf8')) as unknown;
   t.notMatch(JSON.stringify(v1), /"name":"sql"/, 'v1 has no sql field');

@@ -155,12 +155,6 @@ t.test('a BEGIN … COMMIT block in one message is one transaction: a later fail
   t.same((await c.query('SELECT count(*) AS n FROM blk')).rows, [{ n: '2' }]);
 });
 
-t.test('an interactive transaction is refused with 0A000 and the session stays usable', async (t) => {
-  const c = await h.client();
-  t.equal((await failure(c.query('BEGIN'))).code, '0A000');
-  t.same((await c.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
-});
-
 t.test('now() and CURRENT_TIMESTAMP are the batch timestamp, the same within one statement', async (t) => {
   const c = await h.client();
   const before = Date.now();

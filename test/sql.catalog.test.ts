@@ -30,8 +30,8 @@ const createEntry: LogEntry = {
   },
 };
 
-t.test('CREATE TABLE and DROP TABLE control entries round-trip through the v3 log schema', (t) => {
-  t.equal(logSchemaVersions().at(-1)?.version, 3);
+t.test('CREATE TABLE and DROP TABLE control entries round-trip through the current log schema (v3 added them)', (t) => {
+  t.ok((logSchemaVersions().at(-1)?.version ?? 0) >= 3);
   t.same(decodeLogEntry(encodeLogEntry(createEntry), 4), createEntry);
   const drop: LogEntry = { position: 5, kind: 'control', timestampMs: 1, control: { kind: 'dropTable', txnId: 'x-2', user: 'u', sql: 'DROP TABLE a, b', names: ['a', 'b'], ifExists: true } };
   t.same(decodeLogEntry(encodeLogEntry(drop), 5), drop);

@@ -581,6 +581,8 @@ export class ExprEvaluator {
       case 'count':
         // Inside the scan's own body this is the number of rows visited so far, the current one included.
         return BigInt(this.counts.get(e.scan) ?? 0);
+      case 'version':
+        return this.rowVersion(e.key);
       case 'un':
         return unary(e.op, this.eval(e.a));
       case 'bin': {
@@ -610,6 +612,12 @@ export class ExprEvaluator {
       default:
         throw new TxnAbort(SqlState.internalError, `unknown expression kind '${(e as { k: unknown }).k}'`);
     }
+  }
+
+  /** Overridden by the statement executor; declared key sets have no rows to look at. */
+  protected rowVersion(_key: KeyExpr): Value {
+    void _key;
+    throw new TxnAbort(SqlState.featureNotSupported, 'version() is not allowed in a declared key set');
   }
 
   private call(fn: FunctionName, args: readonly Expr[]): Value {
@@ -788,6 +796,7 @@ class Execution extends ExprEvaluator {
   private readonly writePoints: PointSet;
   private readonly readRanges: readonly (readonly KeyRange[])[];
   private readonly writeRanges: readonly (readonly KeyRange[])[];
+  private readonly position: number;
 
   constructor(
     params: readonly Value[],
@@ -797,6 +806,7 @@ class Execution extends ExprEvaluator {
     limits: Partial<ExecLimits>,
   ) {
     super(params, ctx.timestampMs);
+    this.position = ctx.position;
     this.encodedByExpr = declared.encodedByExpr;
     this.maxSteps = limits.maxStatementsExecuted ?? ProgramLimits.maxStatementsExecuted;
     this.maxRows = limits.maxResultRows ?? ProgramLimits.maxResultRows;
@@ -895,6 +905,20 @@ class Execution extends ExprEvaluator {
           throw new TxnAbort(SqlState.internalError, `unknown statement kind '${(s as { k: unknown }).k}'`);
       }
     }
+  }
+
+  protected override rowVersion(k: KeyExpr): Value {
+    const key = this.key(k);
+    if (!this.readPoints.has(key) && !inRanges(this.readRanges, key)) {
+      throw new TxnAbort(SqlState.internalError, MSG_READ_OUTSIDE);
+    }
+    if (this.overlay.length > 0) {
+      const i = this.overlayFind(key);
+      // Written here: the row will carry this transaction's position (or be gone).
+      if (i >= 0) return (this.overlay[i] as OverlayEntry).values === null ? null : BigInt(this.position);
+    }
+    const row = this.view.get(key);
+    return row === undefined ? null : BigInt(row.version);
   }
 
   private get(into: string, k: KeyExpr): void {

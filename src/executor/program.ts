@@ -38,6 +38,12 @@ export type Expr =
   | { readonly k: 'found'; readonly row: string }
   /** The number of rows a finished `scan` visited (0 before it has run). */
   | { readonly k: 'count'; readonly scan: string }
+  /**
+   * The version of the row stored at `key` — the log position of its last write — or NULL when there
+   * is no row; a row this transaction wrote has the transaction's own position. Must be in the read
+   * set. Lets a program check that a row is still as a client saw it (`version(key) = seen`).
+   */
+  | { readonly k: 'version'; readonly key: KeyExpr }
   | { readonly k: 'un'; readonly op: UnaryOp; readonly a: Expr }
   | { readonly k: 'bin'; readonly op: BinaryOp; readonly a: Expr; readonly b: Expr }
   | { readonly k: 'call'; readonly fn: FunctionName; readonly args: readonly Expr[] };

@@ -43,6 +43,7 @@ const ExprFields: ReadonlyMap<string, readonly string[]> = new Map([
   ['col', ['row', 'i']],
   ['found', ['row']],
   ['count', ['scan']],
+  ['version', ['key']],
   ['un', ['op', 'a']],
   ['bin', ['op', 'a', 'b']],
   ['call', ['fn', 'args']],
@@ -336,7 +337,7 @@ class Validator {
     const fields = ExprFields.get(k);
     if (fields === undefined) this.fail(`unknown expression kind ${describe(k)}`);
     const o = this.object(v, fields, true);
-    if (scope === null && (k === 'var' || k === 'col' || k === 'found' || k === 'count')) {
+    if (scope === null && (k === 'var' || k === 'col' || k === 'found' || k === 'count' || k === 'version')) {
       this.fail(`expression kind '${k}' is not allowed in a declared key set (only literals, parameters and operators)`);
     }
     switch (k) {
@@ -367,6 +368,9 @@ class Validator {
       case 'count':
         // Resolved at the end: a count may precede its scan (it is 0 until the scan runs).
         this.countRefs.push({ name: this.name(o.scan, 'scan'), path: this.pathText() });
+        return;
+      case 'version':
+        this.keyAt(o.key, 'key', scope as Scope);
         return;
       case 'un':
         if (typeof o.op !== 'string' || !unaryOps.has(o.op)) this.failAt('op', `unknown unary operator ${describe(o.op)}`);

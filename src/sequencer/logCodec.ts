@@ -296,6 +296,8 @@ function exprToAvro(e: Expr): AvroExpr {
       return { node: { [`${NS}Found`]: { row: e.row } } };
     case 'count':
       return { node: { [`${NS}Count`]: { scan: e.scan } } };
+    case 'version':
+      return { node: { [`${NS}Version`]: { key: keyToAvro(e.key) } } };
     case 'un':
       return { node: { [`${NS}Un`]: { op: e.op, a: exprToAvro(e.a) } } };
     case 'bin':
@@ -488,6 +490,8 @@ function exprFromAvro(a: AvroExpr): Expr {
       return { k: 'found', row: (v as { row: string }).row };
     case 'Count':
       return { k: 'count', scan: (v as { scan: string }).scan };
+    case 'Version':
+      return { k: 'version', key: keyFromAvro((v as { key: AvroKeyExpr }).key) };
     case 'Un': {
       const u = v as { op: string; a: AvroExpr };
       if (!unaryOpSet.has(u.op)) throw new PayloadError(`unknown unary operator ${u.op}`);

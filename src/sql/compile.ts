@@ -701,7 +701,7 @@ function tableRange(table: CatalogTable): RangeExpr {
 }
 
 /** Row values are the columns, then (for tables without a primary key) the two hidden row id parts. */
-function rowKeyFromRow(table: CatalogTable, row: string): KeyExpr {
+export function rowKeyFromRow(table: CatalogTable, row: string): KeyExpr {
   const parts: Expr[] =
     table.primaryKey.length > 0
       ? table.primaryKey.map((i) => ({ k: 'col', row, i }))
@@ -766,6 +766,9 @@ export function compileStatement(input: CompileInput): Plan {
     case 'delete':
       plan = compileDelete(c, ast);
       break;
+    case 'alter':
+      // ADD PRIMARY KEY re-keys a table's rows: it needs its own control entry, applied by the scheduler.
+      throw unsupported('ALTER TABLE (including ADD PRIMARY KEY)');
     default:
       throw unsupported(`statement ${String(ast.type).toUpperCase()}`);
   }
@@ -1225,6 +1228,8 @@ export function mapProgram(p: Program, ex: (e: Expr) => Expr, name: (n: string) 
         return { k: 'found', row: name(r.row) };
       case 'count':
         return { k: 'count', scan: name(r.scan) };
+      case 'version':
+        return { k: 'version', key: key(r.key) };
       case 'un':
         return { ...r, a: deep(r.a) };
       case 'bin':

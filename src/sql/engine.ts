@@ -17,6 +17,9 @@ const { Parser } = nodeSqlParser;
 /** `on conflict [ ( cols ) ] do nothing`, as the normalizer spells it (lower case, spaced tokens). */
 const ON_CONFLICT_NOTHING = / on conflict(?: \( [^)]* \))? do nothing(?= returning |$)/;
 
+/** `with ( fillfactor = 100 , … )` at the end of CREATE TABLE, as the normalizer spells it. */
+const STORAGE_PARAMS = / with \( [a-z_]+ = [^()]* \)$/;
+
 export const EngineDefaults = {
   planCacheEntries: 2_000,
 } as const;
@@ -119,7 +122,9 @@ export class SqlEngine {
     // node-sql-parser accepts ON CONFLICT … DO NOTHING only after an explicit column list, so the
     // clause is taken out before parsing and put back into the tree.
     const conflict = statement.firstWord === 'INSERT' ? ON_CONFLICT_NOTHING.exec(statement.normalized) : null;
-    const text = conflict === null ? statement.normalized : statement.normalized.slice(0, conflict.index) + statement.normalized.slice(conflict.index + conflict[0].length);
+    let text = conflict === null ? statement.normalized : statement.normalized.slice(0, conflict.index) + statement.normalized.slice(conflict.index + conflict[0].length);
+    // Storage parameters tune PostgreSQL's heap pages (pgbench sets fillfactor); they mean nothing here.
+    if (statement.firstWord === 'CREATE') text = text.replace(STORAGE_PARAMS, '');
     try {
       ast = this.parser.astify(text, { database: 'PostgresQL' });
     } catch (err) {
@@ -223,7 +228,7 @@ function checkExactNumeric(text: string, scale: number): void {
 }
 
 /** Renames every statement's variables, offsets its parameters, and tags its emitted rows with its index. */
-function combine(items: readonly { plan: ProgramPlan; params: readonly Value[] }[], txnId: string): { program: Program; params: Value[] } {
+export function combine(items: readonly { plan: ProgramPlan; params: readonly Value[] }[], txnId: string): { program: Program; params: Value[] } {
   const params: Value[] = [];
   const reads: { points: Program['reads']['points'][number][]; ranges: Program['reads']['ranges'][number][] } = { points: [], ranges: [] };
   const writes: typeof reads = { points: [], ranges: [] };
@@ -231,7 +236,8 @@ function combine(items: readonly { plan: ProgramPlan; params: readonly Value[] }
   items.forEach((item, idx) => {
     const offset = params.length;
     params.push(...item.params);
-    if (item.plan.needsTxnId) params.push(txnId);
+    // Hidden row ids are [txnId, rowNo]: a statement-specific id keeps two INSERTs of one block apart.
+    if (item.plan.needsTxnId) params.push(`${txnId}.${idx}`);
     const shift = (e: Expr): Expr => (e.k === 'param' ? { k: 'param', i: e.i + offset } : e);
     const p = mapProgram(item.plan.program, shift, (n) => `s${idx}_${n}`);
     reads.points.push(...p.reads.points);
@@ -272,7 +278,7 @@ function compareNullable(a: Value, b: Value, desc: boolean, nullsFirst: boolean)
   return desc ? -c : c;
 }
 
-function finish(plan: ProgramPlan, params: readonly Value[], emitted: readonly (readonly Value[])[], _position: number): StatementResult {
+export function finish(plan: ProgramPlan, params: readonly Value[], emitted: readonly (readonly Value[])[], _position: number): StatementResult {
   void _position;
   const columns = plan.columns;
   if (plan.command !== 'SELECT') {

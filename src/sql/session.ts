@@ -5,15 +5,18 @@
 // Transactions: every statement outside a block is its own deterministic transaction; the statements
 // of one simple Query message run as ONE transaction (PostgreSQL's implicit transaction of a
 // multi-statement message), and so does a BEGIN … COMMIT block inside one message. A BEGIN whose
-// COMMIT is not in the same message (an interactive transaction) is refused with 0A000 for now.
+// COMMIT is not in the same message opens an interactive transaction (interactive.ts, ADR 0004):
+// statements run at the committed state with writes buffered, and COMMIT validates and re-executes.
 
 import type { Socket } from 'node:net';
 import type { Value } from '../partitions/index.js';
 import { OrdoError, SqlState, errorMessage } from '../util/index.js';
 import type { ProgramPlan, ResultColumn } from './compile.js';
-import { SqlError, bindText, bindWire, describeError, type Prepared, type SqlEngine, type StatementResult } from './engine.js';
+import { bindText, bindWire, describeError, type Prepared, type SqlEngine, type StatementResult } from './engine.js';
 import { normalizeSingle, splitAndNormalize, utilityTokens, type SplitStatement } from './normalize.js';
 import { pgType, typeModifier, SqlStateX } from './types.js';
+import { InteractiveTxn, transactionStatus } from './interactive.js';
+import { CopyInDecoder, CopyLimits, encodeCopyRow, parseCopy, type CopyStatement } from './copy.js';
 import {
   BackendWriter,
   FrontendKind,
@@ -106,6 +109,10 @@ export class Session {
   private readonly statements = new Map<string, PreparedStatement>();
   private readonly portals = new Map<string, Portal>();
   private readonly engine: SqlEngine;
+  /** The open interactive transaction block, if any. Lives only here: a vanished client leaves nothing. */
+  private txn: InteractiveTxn | null = null;
+  /** COPY FROM STDIN in progress: input is decoded and loaded in batches as it streams in. */
+  private copyIn: { readonly stmt: CopyStatement; readonly decoder: CopyInDecoder; readonly insert: (n: number) => Prepared; rows: (string | null)[][]; count: number } | null = null;
 
   constructor(
     private readonly socket: Socket,
@@ -125,7 +132,8 @@ export class Session {
 
   private onData(chunk: Buffer): void {
     try {
-      this.parser.push(chunk, (m) => this.queue.push(m));
+      // CopyData may alias the parser's buffers; it is handled later, so it gets its own copy.
+      this.parser.push(chunk, (m) => this.queue.push(m.kind === FrontendKind.copyData ? { kind: m.kind, data: Buffer.from(m.data) } : m));
     } catch (err) {
       // A malformed stream cannot be resynchronized: tell this client why and close only this connection.
       const code = err instanceof ProtocolError ? err.code : '08P01';
@@ -166,6 +174,8 @@ export class Session {
   }
 
   private sendError(err: unknown): void {
+    // PostgreSQL: an error inside a transaction block fails the block until ROLLBACK.
+    if (this.txn !== null) this.txn.failed = true;
     const e = describeError(err);
     this.out.errorResponse({ severity: 'ERROR', code: e.code, message: e.message, ...(e.position === undefined ? {} : { position: e.position }) });
   }
@@ -191,10 +201,16 @@ export class Session {
       case FrontendKind.query:
         await this.simpleQuery(m.sql);
         return;
+      case FrontendKind.copyData:
+      case FrontendKind.copyDone:
+      case FrontendKind.copyFail:
+        // Outside COPY (for instance after a COPY failed) these are ignored, as PostgreSQL does.
+        if (this.copyIn !== null) await this.copyMessage(m);
+        return;
       case FrontendKind.sync:
         this.skipUntilSync = false;
         this.portals.clear();
-        this.out.readyForQuery('I');
+        this.out.readyForQuery(transactionStatus(this.txn));
         return;
       case FrontendKind.flush:
         return;
@@ -222,10 +238,6 @@ export class Session {
         else this.portals.delete(m.name);
         this.out.closeComplete();
         return;
-      case FrontendKind.copyData:
-      case FrontendKind.copyDone:
-      case FrontendKind.copyFail:
-        throw new OrdoError(SqlState.featureNotSupported, 'COPY is not supported');
       default:
         throw new ProtocolError('08P01', `unexpected message ${m.kind}`);
     }
@@ -254,9 +266,11 @@ export class Session {
     try {
       await this.runSimple(sql);
     } catch (err) {
+      this.copyIn = null;
       this.sendError(err);
     }
-    this.out.readyForQuery('I');
+    // COPY FROM STDIN: ReadyForQuery comes when the copy ends.
+    if (this.copyIn === null) this.out.readyForQuery(transactionStatus(this.txn));
   }
 
   private async runSimple(sql: string): Promise<void> {
@@ -265,7 +279,6 @@ export class Session {
       this.out.emptyQueryResponse();
       return;
     }
-    checkBlocks(stmts);
     let group: { plan: ProgramPlan; params: Value[]; sql: string }[] = [];
     let inBlock = false;
     const flush = async (): Promise<void> => {
@@ -275,9 +288,38 @@ export class Session {
       const results = await this.engine.runTransaction(items, this.user);
       for (const r of results) this.sendResult(r, []);
     };
-    for (const st of stmts) {
+    for (let si = 0; si < stmts.length; si++) {
+      const st = stmts[si] as SplitStatement;
+      if (st.firstWord === 'COPY' || st.firstWord === 'TRUNCATE') {
+        // Bulk operations run at once as their own transactions, even inside a block (ADR 0004).
+        if (this.txn?.failed === true) throw new OrdoError('25P02', 'current transaction is aborted, commands ignored until end of transaction block');
+        await flush();
+        if (st.firstWord === 'TRUNCATE') {
+          this.sendResult(await this.truncate(st), []);
+          continue;
+        }
+        const copy = parseCopy(st.text);
+        if (copy.direction === 'to') {
+          await this.copyOut(copy);
+          continue;
+        }
+        if (si !== stmts.length - 1) throw new OrdoError(SqlState.featureNotSupported, 'COPY FROM STDIN must be the last statement of its message');
+        this.startCopyIn(copy);
+        return;
+      }
+      if (this.txn !== null) {
+        this.sendResult(await this.interactive(st, null), []);
+        continue;
+      }
       if (UTILITY.has(st.firstWord)) {
         const w = st.firstWord;
+        if ((w === 'BEGIN' || w === 'START') && !inBlock && !closesBlock(stmts, si + 1)) {
+          // No COMMIT in this message: an interactive transaction.
+          await flush();
+          this.txn = new InteractiveTxn(this.engine);
+          this.out.commandComplete('BEGIN');
+          continue;
+        }
         if (w === 'BEGIN' || w === 'START') {
           if (inBlock) {
             this.out.noticeResponse({ severity: 'WARNING', code: '25001', message: 'there is already a transaction in progress' });
@@ -340,6 +382,154 @@ export class Session {
     }
     this.out.commandComplete(r.tag);
     return true;
+  }
+
+  // --- TRUNCATE and COPY -----------------------------------------------------------------------
+
+  /** TRUNCATE [TABLE] [ONLY] a, b … [RESTART|CONTINUE IDENTITY] [CASCADE|RESTRICT]: one transaction deleting every row. */
+  private async truncate(st: SplitStatement): Promise<StatementResult> {
+    const toks = utilityTokens(st.text).slice(1).filter((t) => t.text !== ';');
+    const names: string[] = [];
+    for (let i = 0; i < toks.length; i++) {
+      const t = toks[i];
+      if (t === undefined) break;
+      const w = t.text.toLowerCase();
+      if (t.kind !== 'qident' && (w === 'table' || w === 'only' || w === ',')) continue;
+      if (t.kind !== 'qident' && (w === 'restart' || w === 'continue')) {
+        i += 1;
+        continue;
+      }
+      if (t.kind !== 'qident' && w === 'cascade') throw new OrdoError(SqlState.featureNotSupported, 'TRUNCATE … CASCADE');
+      if (t.kind !== 'qident' && w === 'restrict') continue;
+      if (toks[i + 1]?.text === '.') continue;
+      if (t.text === '.') continue;
+      names.push(t.kind === 'qident' ? t.text.slice(1, -1) : w);
+    }
+    if (names.length === 0) throw new OrdoError(SqlStateX.syntaxError, 'syntax error: TRUNCATE needs a table name');
+    const items = names.map((n) => {
+      const split = normalizeSingle(`delete from ${quoteIdent(n)}`) as SplitStatement;
+      const plan = this.engine.prepare(split).plan;
+      if (plan.kind !== 'program') throw new OrdoError(SqlState.internalError, 'TRUNCATE compiled to DDL');
+      return { plan, params: [] as Value[], sql: st.text };
+    });
+    await this.engine.runTransaction(items, this.user);
+    return { columns: null, rows: [], tag: 'TRUNCATE TABLE' };
+  }
+
+  private copyColumns(copy: CopyStatement): readonly string[] {
+    const table = this.engine.catalog().catalog.tables.find((t) => t.name === copy.table);
+    if (table === undefined) throw new OrdoError(SqlStateX.undefinedTable, `relation "${copy.table}" does not exist`);
+    const names = table.columns.map((c) => c.name);
+    for (const c of copy.columns ?? []) if (!names.includes(c)) throw new OrdoError('42703', `column "${c}" of relation "${copy.table}" does not exist`);
+    return copy.columns ?? names;
+  }
+
+  private startCopyIn(copy: CopyStatement): void {
+    const columns = this.copyColumns(copy);
+    const head = `insert into ${quoteIdent(copy.table)} (${columns.map(quoteIdent).join(', ')}) values `;
+    // One plan per batch size (the full batch and the last one), found in the plan cache after the first.
+    const insert = (n: number): Prepared => {
+      const tuples: string[] = [];
+      for (let r = 0; r < n; r++) tuples.push(`(${columns.map((_, c) => `$${r * columns.length + c + 1}`).join(', ')})`);
+      return this.engine.prepare(normalizeSingle(head + tuples.join(', ')) as SplitStatement);
+    };
+    this.copyIn = { stmt: copy, decoder: new CopyInDecoder(copy), insert, rows: [], count: 0 };
+    this.out.copyInResponse(0, columns.map(() => 0));
+  }
+
+  private async copyMessage(m: FrontendMessage): Promise<void> {
+    const copy = this.copyIn;
+    if (copy === null) return;
+    try {
+      if (m.kind === FrontendKind.copyFail) throw new OrdoError('57014', `COPY from stdin failed: ${m.message}`);
+      if (m.kind === FrontendKind.copyData) {
+        copy.decoder.push(m.data, copy.rows);
+        while (copy.rows.length >= CopyLimits.rowsPerBatch) await this.loadRows(copy, copy.rows.splice(0, CopyLimits.rowsPerBatch));
+        return;
+      }
+      if (m.kind !== FrontendKind.copyDone) return;
+      copy.decoder.end(copy.rows);
+      while (copy.rows.length > 0) await this.loadRows(copy, copy.rows.splice(0, CopyLimits.rowsPerBatch));
+      this.copyIn = null;
+      this.out.commandComplete(`COPY ${copy.count}`);
+    } catch (err) {
+      this.copyIn = null;
+      this.sendError(err);
+    }
+    this.out.readyForQuery(transactionStatus(this.txn));
+  }
+
+  private async loadRows(copy: NonNullable<Session['copyIn']>, rows: (string | null)[][]): Promise<void> {
+    const prepared = copy.insert(rows.length);
+    const plan = prepared.plan;
+    if (plan.kind !== 'program') throw new OrdoError(SqlState.internalError, 'COPY compiled to DDL');
+    const width = rows.length === 0 ? 0 : plan.params.length / rows.length;
+    const params: Value[] = [];
+    rows.forEach((row, r) => {
+      if (row.length !== width) throw new OrdoError('22P04', `${row.length < width ? 'missing data for column' : 'extra data after last expected column'} (row ${copy.count + r + 1})`);
+      row.forEach((f, c) => {
+        const slot = plan.params[r * width + c];
+        params.push(f === null || slot === undefined ? null : bindText(slot.type, f, false));
+      });
+    });
+    await this.engine.runTransaction([{ plan, params, sql: `COPY ${copy.stmt.table} FROM STDIN (${rows.length} rows)` }], this.user);
+    copy.count += rows.length;
+  }
+
+  private async copyOut(copy: CopyStatement): Promise<void> {
+    const columns = this.copyColumns(copy);
+    const split = normalizeSingle(`select ${columns.map(quoteIdent).join(', ')} from ${quoteIdent(copy.table)}`) as SplitStatement;
+    const prepared = this.engine.prepare(split);
+    const plan = prepared.plan;
+    if (plan.kind !== 'program') throw new OrdoError(SqlState.internalError, 'COPY TO compiled to DDL');
+    const result = this.txn !== null ? this.txn.run(plan, [], split.text) : ((await this.engine.runTransaction([{ plan, params: [], sql: split.text }], this.user))[0] as StatementResult);
+    const cols = result.columns ?? [];
+    this.out.copyOutResponse(0, cols.map(() => 0));
+    if (copy.header) this.out.copyData(encodeCopyRow(copy, cols.map((c) => c.name)));
+    for (const row of result.rows) {
+      this.out.copyData(encodeCopyRow(copy, cols.map((c, i) => {
+        const cell = encodeCell(pgType(c.type).oid, 0, row[i] ?? null);
+        return cell === null ? null : typeof cell === 'string' ? cell : Buffer.from(cell).toString('utf8');
+      })));
+    }
+    this.out.copyDone();
+    this.out.commandComplete(`COPY ${result.rows.length}`);
+  }
+
+  // --- interactive transactions ----------------------------------------------------------------
+
+  /**
+   * Runs one statement inside the open interactive transaction. `bound` carries an extended-protocol
+   * statement's plan and parameters; simple-query statements are prepared from their text.
+   */
+  private async interactive(st: SplitStatement, bound: { prepared: Prepared | null; params: readonly Value[] } | null): Promise<StatementResult> {
+    const txn = this.txn as InteractiveTxn;
+    const w = st.firstWord;
+    if (w === 'COMMIT' || w === 'END') {
+      this.txn = null;
+      if (txn.failed) return { columns: null, rows: [], tag: 'ROLLBACK' };
+      await txn.commit(this.user);
+      return { columns: null, rows: [], tag: 'COMMIT' };
+    }
+    if (w === 'ROLLBACK' || w === 'ABORT') {
+      this.txn = null;
+      return { columns: null, rows: [], tag: 'ROLLBACK' };
+    }
+    if (txn.failed) throw new OrdoError('25P02', 'current transaction is aborted, commands ignored until end of transaction block');
+    if (w === 'BEGIN' || w === 'START') {
+      this.out.noticeResponse({ severity: 'WARNING', code: '25001', message: 'there is already a transaction in progress' });
+      return { columns: null, rows: [], tag: 'BEGIN' };
+    }
+    if (UTILITY.has(w)) {
+      if (w === 'VACUUM') throw new OrdoError('25001', 'VACUUM cannot run inside a transaction block');
+      return this.utility(st);
+    }
+    const prepared = bound === null ? this.engine.prepare(st) : bound.prepared;
+    if (prepared === null) throw new OrdoError(SqlState.internalError, 'statement has no plan');
+    const plan = prepared.plan;
+    if (plan.kind !== 'program') throw new OrdoError(SqlState.featureNotSupported, 'DDL inside a transaction block is not supported yet');
+    const params = bound === null ? this.engine.bindLiterals(prepared) : bound.params;
+    return txn.run(plan, params, st.text);
   }
 
   // --- utility statements ----------------------------------------------------------------------
@@ -449,9 +639,6 @@ export class Session {
     }
     const split = normalizeSingle(m.sql);
     const utility = split !== null && UTILITY.has(split.firstWord);
-    if (utility && (split.firstWord === 'BEGIN' || split.firstWord === 'START')) {
-      throw new OrdoError(SqlState.featureNotSupported, INTERACTIVE_REFUSAL);
-    }
     const prepared = split === null || utility ? null : this.engine.prepare(split, m.paramTypeOids);
     this.statements.set(m.statement, { sql: m.sql, split, declaredOids: m.paramTypeOids, prepared, utility });
   }
@@ -518,7 +705,8 @@ export class Session {
         this.out.emptyQueryResponse();
         return;
       }
-      if (st.utility) portal.result = this.extendedUtility(st.split);
+      if (this.txn !== null) portal.result = await this.interactive(st.split, st.utility ? null : { prepared: this.current(st), params: portal.params });
+      else if (st.utility) portal.result = await this.extendedUtility(st.split);
       else {
         const prepared = this.current(st);
         const plan = prepared?.plan;
@@ -536,8 +724,12 @@ export class Session {
     portal.sent = done ? result.rows.length : portal.sent + maxRows;
   }
 
-  private extendedUtility(st: SplitStatement): StatementResult {
+  private async extendedUtility(st: SplitStatement): Promise<StatementResult> {
     const w = st.firstWord;
+    if (w === 'BEGIN' || w === 'START') {
+      this.txn = new InteractiveTxn(this.engine);
+      return { columns: null, rows: [], tag: 'BEGIN' };
+    }
     if (w === 'COMMIT' || w === 'END' || w === 'ROLLBACK' || w === 'ABORT') {
       this.out.noticeResponse({ severity: 'WARNING', code: '25P01', message: 'there is no transaction in progress' });
       return { columns: null, rows: [], tag: w === 'COMMIT' || w === 'END' ? 'COMMIT' : 'ROLLBACK' };
@@ -546,8 +738,6 @@ export class Session {
   }
 }
 
-const INTERACTIVE_REFUSAL =
-  'interactive transactions (BEGIN in one message, statements in later ones) are not supported yet: send BEGIN; …; COMMIT; in one simple Query message';
 
 function showColumns(st: SplitStatement): ResultColumn[] {
   const name = utilityTokens(st.text)[1]?.text.toLowerCase() ?? '';
@@ -569,12 +759,16 @@ function fieldsOf(columns: readonly ResultColumn[], formats: readonly number[]):
   });
 }
 
-/** Refuses a BEGIN whose COMMIT is not in the same message before anything runs. */
-function checkBlocks(stmts: readonly SplitStatement[]): void {
-  let open = false;
-  for (const s of stmts) {
-    if (s.firstWord === 'BEGIN' || s.firstWord === 'START') open = true;
-    else if (['COMMIT', 'END', 'ROLLBACK', 'ABORT'].includes(s.firstWord)) open = false;
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** True when a statement from `from` on ends the block (so the block runs as one deterministic transaction). */
+function closesBlock(stmts: readonly SplitStatement[], from: number): boolean {
+  for (let i = from; i < stmts.length; i++) {
+    const w = stmts[i]?.firstWord ?? '';
+    if (w === 'COMMIT' || w === 'END' || w === 'ROLLBACK' || w === 'ABORT') return true;
+    if (w === 'BEGIN' || w === 'START') return false;
   }
-  if (open) throw new SqlError(SqlState.featureNotSupported, INTERACTIVE_REFUSAL);
+  return false;
 }
