@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { optionalInt, optionalNumber, parseCommand, UsageError, type CommandSpec } from '../src/cli/args.js';
-import { ExecutionThread, NodeDefaults, openNode, type OrdoNode } from '../src/node/index.js';
+import { NodeDefaults, openNode, type OrdoNode } from '../src/node/index.js';
 import { TxnKind, type TxnRequest } from '../src/sequencer/index.js';
 import { loaderProgram, makeWorkload, microRow, WorkloadNames, type WorkloadName } from './workloads.js';
 
@@ -28,12 +28,6 @@ export const benchEngineSpec: CommandSpec = {
     'data-dir': { type: 'string', valueName: 'DIR', help: 'keep the durable run in DIR (must be new or empty)' },
     'executor-only': { type: 'boolean', help: 'skip the durable run' },
     seed: { type: 'string', valueName: 'N', help: 'seed of the key choices', default: '42' },
-    'execution-thread': {
-      type: 'string',
-      valueName: 'main|worker',
-      help: 'apply entries on the main thread or on their own thread',
-      default: NodeDefaults.executionThread,
-    },
   },
 };
 
@@ -45,7 +39,6 @@ interface RunConfig {
   readonly clients: number;
   readonly epochMs: number;
   readonly seed: number;
-  readonly executionThread: ExecutionThread;
 }
 
 export interface RunResult {
@@ -65,7 +58,6 @@ export interface RunResult {
   readonly seconds: number;
   readonly clients: number;
   readonly epochMs: number;
-  readonly executionThread: ExecutionThread;
   readonly contention: number | null;
   readonly records: number;
 }
@@ -93,7 +85,7 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 async function runOnce(config: RunConfig, dataDir: string, durable: boolean): Promise<RunResult> {
-  const node = openNode({ dataDir, epochMs: config.epochMs, logEnabled: durable, executionThread: config.executionThread });
+  const node = openNode({ dataDir, epochMs: config.epochMs, logEnabled: durable });
   try {
     await load(node, config.records);
     const workload = makeWorkload(config.workload, config.records, config.contention, config.seed);
@@ -155,18 +147,12 @@ async function runOnce(config: RunConfig, dataDir: string, durable: boolean): Pr
       seconds: round2(elapsedSec),
       clients: config.clients,
       epochMs: config.epochMs,
-      executionThread: config.executionThread,
       contention: config.workload === 'calvin-micro' ? config.contention : null,
       records: config.records,
     };
   } finally {
     await node.close();
   }
-}
-
-function executionThreadFlag(v: string | boolean | undefined): ExecutionThread {
-  if (v === ExecutionThread.main || v === ExecutionThread.worker) return v;
-  throw new UsageError(`--execution-thread must be main or worker, got '${String(v)}'`);
 }
 
 function round2(n: number): number {
@@ -188,7 +174,6 @@ export async function benchEngine(argv: readonly string[]): Promise<void> {
     clients: optionalInt(flags, 'clients', 1) ?? 1000,
     epochMs: optionalInt(flags, 'epoch-ms', 1) ?? NodeDefaults.epochMs,
     seed: optionalInt(flags, 'seed', 0) ?? 42,
-    executionThread: executionThreadFlag(flags['execution-thread']),
   };
   const scratch = mkdtempSync(join(tmpdir(), 'ordo-bench-'));
   try {

@@ -192,36 +192,3 @@ t.test('a control entry takes its own log position and is applied in order with 
   t.same(node.partitionStore.settings(), { statement_timeout: '5s' });
   t.match(node.inputLog.read(position), { position, kind: 'control', timestampMs: Number, control: { kind: 'setSetting', name: 'statement_timeout', value: '5s' } });
 });
-
-t.test('on its own execution thread a node applies, recovers and checksums exactly as inline', async (t) => {
-  const run = async (executionThread: 'main' | 'worker') => {
-    const dataDir = scratchDir();
-    const node = openNode({ dataDir, epochMs: 1, executionThread });
-    const results = [];
-    for (let i = 0; i < 5; i++) results.push(await node.submit({ ...txn(putProgram(2), [BigInt(i), 'a', BigInt(100 + i), 'b']), txnId: `same-${i}` }));
-    const aborted = await node.submit({ ...txn(putThenAbortProgram, [7n]), txnId: 'same-abort' });
-    const got = await node.submit({ ...txn(getProgram, [3n], TxnKind.readOnly), txnId: 'same-get' });
-    const state = { applied: node.appliedPosition, checksum: node.checksum, row: node.partitionStore.get(encodeKey(TABLE, 0, [103n]))?.values };
-    await node.close();
-    const reopened = openNode({ dataDir, executionThread });
-    const after = { applied: reopened.appliedPosition, checksum: reopened.checksum };
-    await reopened.close();
-    return { statuses: results.map((r) => r.status), aborted: aborted.status, rows: got.status === 'committed' ? got.rows : null, state, after };
-  };
-  const inline = await run('main');
-  const threaded = await run('worker');
-  t.same(threaded.statuses, inline.statuses);
-  t.equal(threaded.aborted, 'aborted');
-  t.same(threaded.rows, [[3n, 'a']]);
-  t.same(threaded.state.row, [103n, 'b'], 'the main thread reads what the execution thread wrote');
-  t.equal(threaded.state.checksum, inline.state.checksum);
-  t.same(threaded.after, { applied: threaded.state.applied, checksum: threaded.state.checksum }, 'a restart finds what the thread applied');
-});
-
-t.test('a control entry is applied before submitControl resolves on the execution thread too', async (t) => {
-  const node = openNode({ dataDir: scratchDir(), epochMs: 1, executionThread: 'worker' });
-  t.teardown(() => node.close());
-  const position = await node.submitControl({ kind: 'setSetting', name: 'x', value: 'y' });
-  t.equal(node.appliedPosition, position);
-  t.same(node.partitionStore.settings(), { x: 'y' });
-});

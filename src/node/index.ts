@@ -2,4 +2,3 @@
 export { OrdoNode, openNode, NodeDefaults } from './node.js';
 export type { NodeOptions, TxnResult } from './node.js';
 export { lockDataDir, openEnvironment, lmdbPath, DataDirLayout } from './dataDir.js';
-export { ExecutionThread } from './applier.js';

@@ -17,7 +17,6 @@ import {
   type TxnRequest,
 } from '../sequencer/index.js';
 import { OrdoError, SqlState, assert } from '../util/index.js';
-import { ExecutionThread, InlineApplier, WorkerApplier, type AppliedEntry, type EntryApplier } from './applier.js';
 import { lockDataDir, openEnvironment, type DataDirLock } from './dataDir.js';
 
 export interface NodeOptions {
@@ -34,19 +33,11 @@ export interface NodeOptions {
    * measuring what the log costs (`ordo bench engine` runs both).
    */
   readonly logEnabled?: boolean;
-  /**
-   * Where entries are applied: 'main' (default) applies inline; 'worker' runs the scheduler and
-   * executor on their own thread, so the main thread keeps accepting, batching and logging while the
-   * other core executes. Which is faster depends on load; `ordo bench engine --execution-thread`
-   * measures both.
-   */
-  readonly executionThread?: ExecutionThread;
 }
 
 export const NodeDefaults = {
   ...SequencerDefaults,
   checksumEveryPositions: 100,
-  executionThread: ExecutionThread.main,
 } as const;
 
 export type TxnResult = TxnOutcome & { readonly txnId: string; readonly position: number };
@@ -62,10 +53,8 @@ export class OrdoNode {
   private readonly lock: DataDirLock;
   private readonly log: InputLog;
   private readonly store: PartitionStore;
-  private readonly applier: EntryApplier;
+  private readonly scheduler: Scheduler;
   private readonly sequencer: LocalSequencer;
-  private failure: Error | undefined;
-  private appliedWaiters: { position: number; resolve: () => void; reject: (err: Error) => void }[] = [];
   private readonly pending = new Map<string, PendingTxn>();
   private closing: Promise<void> | undefined;
 
@@ -77,22 +66,14 @@ export class OrdoNode {
     this.store = PartitionStore.open(env, {
       checksumEveryPositions: options.checksumEveryPositions ?? NodeDefaults.checksumEveryPositions,
     });
+    this.scheduler = new Scheduler(this.store);
     this.recover();
-    const thread = options.executionThread ?? NodeDefaults.executionThread;
-    const callbacks = {
-      onApplied: (applied: AppliedEntry) => this.onApplied(applied, thread === ExecutionThread.worker),
-      onFatal: (err: Error) => this.onFatal(err),
-    };
-    this.applier =
-      thread === ExecutionThread.worker
-        ? new WorkerApplier({ dataDir: this.dataDir, checksumEveryPositions: this.store.checksumEveryPositions }, callbacks)
-        : new InlineApplier(this.store, callbacks);
     const sink: LogSink = options.logEnabled === false ? new VolatileLogSink(this.log.lastPosition) : this.log;
     this.sequencer = new LocalSequencer(sink, {
       epochMs: options.epochMs ?? NodeDefaults.epochMs,
       maxBatchTxns: options.maxBatchTxns ?? NodeDefaults.maxBatchTxns,
       maxPendingTxns: options.maxPendingTxns ?? NodeDefaults.maxPendingTxns,
-      onDurable: (entry) => this.applier.apply(entry),
+      onDurable: (entry) => this.deliver(this.scheduler.applyEntry(entry)),
     });
   }
 
@@ -118,8 +99,7 @@ export class OrdoNode {
     // Verify the whole tail before applying any of it: a corrupt record stops the node with its state
     // exactly as it was, rather than after applying the good records in front of it.
     for (const entry of this.log.readRange(from, to)) void entry;
-    const scheduler = new Scheduler(this.store);
-    for (const entry of this.log.readRange(from, to)) scheduler.applyEntry(entry);
+    for (const entry of this.log.readRange(from, to)) this.scheduler.applyEntry(entry);
     assert(this.store.appliedPosition === to, 'recovery applied the whole log');
   }
 
@@ -163,9 +143,6 @@ export class OrdoNode {
    * it (see deliver), and so does a failure to sequence it.
    */
   private awaitOutcome(txnId: string, sequence: () => Promise<number>): Promise<TxnResult> {
-    if (this.failure !== undefined) {
-      return Promise.reject(new OrdoError(SqlState.internalError, `the node stopped applying the log: ${this.failure.message}`));
-    }
     if (this.pending.has(txnId)) {
       return Promise.reject(new OrdoError(SqlState.invalidParameterValue, `transaction ${txnId} is already in flight`));
     }
@@ -211,36 +188,8 @@ export class OrdoNode {
   }
 
   /** Appends a control entry; resolves with its position once it has been applied. */
-  async submitControl(control: ControlEntry): Promise<number> {
-    const position = await this.sequencer.submitControl(control);
-    await this.appliedThrough(position);
-    return position;
-  }
-
-  /** Resolves once the entry at `position` has been applied (at once if it has). */
-  appliedThrough(position: number): Promise<void> {
-    if (this.store.appliedPosition >= position) return Promise.resolve();
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => this.appliedWaiters.push({ position, resolve, reject }));
-  }
-
-  private onApplied(applied: AppliedEntry, appliedElsewhere: boolean): void {
-    if (appliedElsewhere) this.store.refresh();
-    this.deliver(applied.executed);
-    if (this.appliedWaiters.length > 0) {
-      const still: typeof this.appliedWaiters = [];
-      for (const w of this.appliedWaiters) (w.position <= applied.position ? w.resolve : () => still.push(w))();
-      this.appliedWaiters = still;
-    }
-  }
-
-  /** Applying an entry failed: nothing later may be applied, so everyone waiting is told. */
-  private onFatal(err: Error): void {
-    this.failure ??= err;
-    const pending = [...this.pending.values()];
-    this.pending.clear();
-    for (const waiter of pending) waiter.reject(new OrdoError(SqlState.internalError, `the node stopped applying the log: ${err.message}`));
-    for (const w of this.appliedWaiters.splice(0)) w.reject(err);
+  submitControl(control: ControlEntry): Promise<number> {
+    return this.sequencer.submitControl(control);
   }
 
   private deliver(executed: readonly ExecutedTxn[]): void {
@@ -257,7 +206,6 @@ export class OrdoNode {
     this.closing ??= (async () => {
       try {
         await this.sequencer.close();
-        await this.applier.close();
         await this.env.close();
       } finally {
         this.lock.release();

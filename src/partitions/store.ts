@@ -82,18 +82,6 @@ export class PartitionStore implements RowReader {
     return new PartitionStore(root, options);
   }
 
-  /**
-   * Catches up with what another thread committed to this environment (the execution thread applies
-   * entries; the main thread keeps a reading instance). Only for an instance that does not write.
-   */
-  refresh(): void {
-    assert(!this.writing, 'refresh while applying an entry');
-    this.root.resetReadTxn();
-    this.applied = (this.meta.get(Meta.appliedPosition) as number | undefined) ?? 0;
-    const storedSum = this.meta.get(Meta.checksum) as string | undefined;
-    this.stateChecksum.reset(storedSum === undefined ? 0n : parseChecksum(storedSum));
-  }
-
   /** The last log position whose effects are in the store. */
   get appliedPosition(): number {
     return this.applied;
