@@ -1,5 +1,5 @@
 import t from 'tap';
-import { LocalSequencer, TxnKind, type LogEntry, type LogEntryBody, type LogSink, type TxnRequest } from '../src/sequencer/index.js';
+import { EntryRejectedError, LocalSequencer, TxnKind, type LogEntry, type LogEntryBody, type LogSink, type TxnRequest } from '../src/sequencer/index.js';
 
 const program = { reads: { points: [], ranges: [] }, writes: { points: [], ranges: [] }, body: [] };
 const txn = (id: string): TxnRequest => ({ txnId: id, user: 'test', kind: TxnKind.readWrite, program, params: [], sql: '' });
@@ -112,4 +112,15 @@ t.test('a closed sequencer refuses new transactions', async (t) => {
   const seq = sequencer(new ManualSink(), []);
   await seq.close();
   await t.rejects(seq.submit(txn('a')), { code: '57P01' });
+});
+
+t.test('an entry the log rejects fails only its own transactions; the next batch is sequenced', async (t) => {
+  const sink = new ManualSink();
+  const seq = sequencer(sink, [], { maxBatchTxns: 1 });
+  const bad = seq.submit(txn('bad'));
+  sink.appended[0]?.fail(new EntryRejectedError('does not encode'));
+  await t.rejects(bad, /does not encode/);
+  const good = seq.submit(txn('good'));
+  sink.appended[1]?.complete();
+  t.equal(await good, 2);
 });

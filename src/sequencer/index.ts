@@ -1,6 +1,6 @@
 // The sequencer's public surface.
 
-export { TxnKind, ColumnTypes, CatalogLayout, EMPTY_CATALOG } from './types.js';
+export { TxnKind, ColumnTypes, CatalogLayout, EMPTY_CATALOG, EntryRejectedError } from './types.js';
 export type {
   Batch,
   ControlEntry,

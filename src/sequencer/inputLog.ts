@@ -19,7 +19,8 @@ interface SyncableRoot {
 function isSyncable(root: RootDatabase): root is RootDatabase & SyncableRoot {
   return typeof (root as Partial<SyncableRoot>).sync === 'function';
 }
-import { assert } from '../util/index.js';
+import { assert, errorMessage } from '../util/index.js';
+import { EntryRejectedError } from './types.js';
 import { LogCorruptionError, decodeLogEntry, encodeLogEntry } from './logCodec.js';
 import type { LogEntry, LogEntryBody } from './types.js';
 
@@ -109,7 +110,7 @@ export class InputLog {
       // Encoding failures (a malformed entry) are the caller's and consume no position.
       bytes = encodeLogEntry({ ...body, position });
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(new EntryRejectedError(`the log cannot record this entry: ${errorMessage(err)}`, { cause: err }));
     }
     const key = logPositionKey(position);
     try {

@@ -4,14 +4,19 @@
 // meaning (synced on a majority instead of on this disk).
 
 import { OrdoError, assert } from '../util/index.js';
-import type { ControlEntry, LogEntry, LogEntryBody, TxnRequest } from './types.js';
+import { EntryRejectedError, type ControlEntry, type LogEntry, type LogEntryBody, type TxnRequest } from './types.js';
 
 /** Where closed batches go: the input log, or (for executor-only benchmarks) nowhere durable. */
 export interface LogSink {
   readonly lastPosition: number;
-  /** Resolves with the entry's position once it is durable; entries get positions in call order. */
+  /**
+   * Resolves with the entry's position once it is durable; entries get positions in call order.
+   * Rejects with EntryRejectedError when the entry itself cannot be recorded (nothing was appended,
+   * later appends are unaffected); any other rejection means the log itself failed.
+   */
   append(body: LogEntryBody): Promise<number>;
 }
+
 
 export interface Sequencer {
   /** Queues a transaction for the open batch; resolves with its position once the batch is durable. */
@@ -146,6 +151,8 @@ export class LocalSequencer implements Sequencer {
       try {
         position = await appended;
       } catch (err) {
+        // One bad entry fails its own transactions only; a failing log fails everything after it.
+        if (err instanceof EntryRejectedError) throw err;
         this.fail(err);
         throw this.refusal();
       }

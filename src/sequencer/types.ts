@@ -3,6 +3,7 @@
 
 import type { Program } from '../executor/program.js';
 import type { Value } from '../partitions/index.js';
+import { OrdoError, SqlState } from '../util/index.js';
 
 export const TxnKind = {
   /** Reads and writes, executed at its log position. */
@@ -117,3 +118,11 @@ export type LogEntry =
 export type LogEntryBody =
   | { readonly kind: 'batch'; readonly batch: Batch }
   | { readonly kind: 'control'; readonly timestampMs: number; readonly control: ControlEntry };
+
+/** A LogSink could not record this entry (e.g. it does not encode); the log itself is fine. */
+export class EntryRejectedError extends OrdoError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(SqlState.invalidParameterValue, message, options);
+    this.name = 'EntryRejectedError';
+  }
+}
