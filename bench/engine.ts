@@ -1,7 +1,7 @@
 // `ordo bench engine`: in-process engine workloads, run twice — with the durable input log and with the
 // log disabled (executor only) — so the ratio shows what the log costs. Prints one JSON object per run.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { optionalInt, optionalNumber, parseCommand, UsageError, type CommandSpec } from '../src/cli/args.js';
@@ -175,12 +175,15 @@ export async function benchEngine(argv: readonly string[]): Promise<void> {
     epochMs: optionalInt(flags, 'epoch-ms', 1) ?? NodeDefaults.epochMs,
     seed: optionalInt(flags, 'seed', 0) ?? 42,
   };
+  const keep = flags['data-dir'];
+  if (typeof keep === 'string' && existsSync(keep) && readdirSync(keep).length > 0) {
+    throw new UsageError(`--data-dir ${keep} must not exist or be empty`);
+  }
   const scratch = mkdtempSync(join(tmpdir(), 'ordo-bench-'));
   try {
     const executorOnly = await runOnce(config, join(scratch, 'executor-only'), false);
     process.stdout.write(`${JSON.stringify({ ...executorOnly, ratio: 1 })}\n`);
     if (flags['executor-only'] === true) return;
-    const keep = flags['data-dir'];
     const durableDir = typeof keep === 'string' ? resolve(keep) : join(scratch, 'durable');
     const durable = await runOnce(config, durableDir, true);
     const ratio = executorOnly.txnsPerSec > 0 ? round2(durable.txnsPerSec / executorOnly.txnsPerSec) : 0;
