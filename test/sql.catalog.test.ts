@@ -38,6 +38,18 @@ t.test('CREATE TABLE and DROP TABLE control entries round-trip through the curre
   t.end();
 });
 
+t.test('the ADD PRIMARY KEY control entry round-trips through the current log schema (v5 added it)', (t) => {
+  t.ok((logSchemaVersions().at(-1)?.version ?? 0) >= 5);
+  const add: LogEntry = {
+    position: 9,
+    kind: 'control',
+    timestampMs: 1_700_000_000_000,
+    control: { kind: 'addPrimaryKey', txnId: 'x-3', user: 'postgres', sql: 'ALTER TABLE t ADD PRIMARY KEY (a, b)', table: 't', columns: ['a', 'b'] },
+  };
+  t.same(decodeLogEntry(encodeLogEntry(add), 9), add);
+  t.end();
+});
+
 t.test('a DDL entry with an undecodable default is refused before it reaches the log', async (t) => {
   const node = openNode({ dataDir: scratchDir(), epochMs: 1 });
   const create = createEntry.kind === 'control' && createEntry.control.kind === 'createTable' ? createEntry.control : null;

@@ -160,7 +160,7 @@ export class OrdoNode {
    * Appends a DDL control entry; resolves with its applied outcome (an aborted outcome such as 42P07
    * is a result, not a rejection), like `submit`.
    */
-  submitDdl(control: Extract<ControlEntry, { kind: 'createTable' | 'dropTable' }>): Promise<TxnResult> {
+  submitDdl(control: Extract<ControlEntry, { kind: 'createTable' | 'dropTable' | 'addPrimaryKey' }>): Promise<TxnResult> {
     // A default the log codec cannot decode would fail the log append, and with it the sequencer.
     if (control.kind === 'createTable') {
       for (const col of control.table.columns) {

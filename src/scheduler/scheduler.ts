@@ -16,7 +16,7 @@ import {
 } from '../executor/index.js';
 import type { EntryWriter, PartitionStore } from '../partitions/index.js';
 import { CatalogLayout, EMPTY_CATALOG, type Catalog, type CatalogTable, type ControlEntry, type LogEntry, type TxnRequest } from '../sequencer/index.js';
-import { encodeKey, encodeRange } from '../partitions/index.js';
+import { encodeKey, encodeRange, type Value } from '../partitions/index.js';
 import { OrdoError, SqlState, assert, errorMessage } from '../util/index.js';
 import { LockManager, LockMode, type LockRequest } from './lockManager.js';
 
@@ -47,7 +47,7 @@ export class Scheduler {
       if (entry.kind === 'control') {
         const { control } = entry;
         if (control.kind === 'setSetting') writer.setSetting(control.name, control.value);
-        if (control.kind === 'createTable' || control.kind === 'dropTable') {
+        if (control.kind === 'createTable' || control.kind === 'dropTable' || control.kind === 'addPrimaryKey') {
           // A DDL entry that cannot apply (a duplicate name) is a deterministic no-op with an error
           // outcome for its submitter, never an exception: that would stop the node at this position.
           return [{ txnId: control.txnId, position: entry.position, index: 0, outcome: applyDdl(control, entry.position, writer) }];
@@ -113,7 +113,7 @@ function abortedBy(err: unknown): TxnOutcome {
 
 // --- DDL control entries: the catalog as derived state of the log --------------------------------------
 
-type DdlControl = Extract<ControlEntry, { kind: 'createTable' | 'dropTable' }>;
+type DdlControl = Extract<ControlEntry, { kind: 'createTable' | 'dropTable' | 'addPrimaryKey' }>;
 
 /** Deletes of everything in the primary index of a table, in key order. */
 function dropRows(table: CatalogTable, writer: EntryWriter): void {
@@ -130,6 +130,7 @@ function guardKey(tableId: number): Buffer {
 function applyDdl(control: DdlControl, position: number, writer: EntryWriter): TxnOutcome {
   const catalog = (writer.catalog() as Catalog | undefined) ?? EMPTY_CATALOG;
   const done: TxnOutcome = { status: 'committed', rows: [], writes: [] };
+  if (control.kind === 'addPrimaryKey') return addPrimaryKey(control, catalog, position, writer);
   if (control.kind === 'createTable') {
     const name = control.table.name;
     if (catalog.tables.some((t) => t.name === name)) {
@@ -165,4 +166,84 @@ function applyDdl(control: DdlControl, position: number, writer: EntryWriter): T
     catalog.version + 1,
   );
   return done;
+}
+
+/** The most rows ADD PRIMARY KEY re-keys in one entry (they are held in memory to be checked first). */
+const MAX_REKEY_ROWS = 10_000_000;
+
+/**
+ * ALTER TABLE … ADD PRIMARY KEY: every row moves from its hidden row id key to `[tableId, 0, ...key]`
+ * and loses its two hidden trailing columns, in this entry's LMDB transaction. Everything that can
+ * fail (missing table or column, an existing key, NULLs, duplicates) is decided before the first
+ * write, so a failed ALTER changes nothing and fails identically on every replica.
+ */
+function addPrimaryKey(control: Extract<DdlControl, { kind: 'addPrimaryKey' }>, catalog: Catalog, position: number, writer: EntryWriter): TxnOutcome {
+  const table = catalog.tables.find((t) => t.name === control.table);
+  if (table === undefined) return { status: 'aborted', code: '42P01', message: `relation "${control.table}" does not exist` };
+  if (table.primaryKey.length > 0) {
+    return { status: 'aborted', code: '42P16', message: `multiple primary keys for table "${table.name}" are not allowed` };
+  }
+  const key: number[] = [];
+  for (const name of control.columns) {
+    const i = table.columns.findIndex((c) => c.name === name);
+    if (i < 0) return { status: 'aborted', code: SqlState.undefinedColumn, message: `column "${name}" of relation "${table.name}" does not exist` };
+    if (key.includes(i)) return { status: 'aborted', code: '42701', message: `column "${name}" appears twice in primary key constraint` };
+    key.push(i);
+  }
+  if (key.length === 0) return { status: 'aborted', code: '42601', message: 'a primary key needs at least one column' };
+  const width = table.columns.length;
+  const rows: { oldKey: Buffer; values: Value[]; newKey: Buffer }[] = [];
+  const seen = new Map<string, readonly Value[]>();
+  const range = encodeRange(table.id, 0, [], true, null, false);
+  for (const { key: oldKey, row } of writer.scan(range, false, MAX_REKEY_ROWS + 1)) {
+    if (rows.length >= MAX_REKEY_ROWS) {
+      return { status: 'aborted', code: '54000', message: `ADD PRIMARY KEY re-keys at most ${MAX_REKEY_ROWS} rows in one statement` };
+    }
+    // Rows written before a column existed are shorter than the table: the missing columns are NULL.
+    const values: Value[] = [];
+    for (let i = 0; i < width; i++) values.push(row.values[i] ?? null);
+    const parts = key.map((i) => values[i] ?? null);
+    const nullAt = parts.indexOf(null);
+    if (nullAt >= 0) {
+      const col = table.columns[key[nullAt] ?? 0]?.name ?? '';
+      return { status: 'aborted', code: SqlState.notNullViolation, message: `column "${col}" of relation "${table.name}" contains null values` };
+    }
+    const newKey = encodeKey(table.id, 0, parts);
+    const hex = newKey.toString('hex');
+    const previous = seen.get(hex);
+    if (previous !== undefined) {
+      const names = key.map((i) => table.columns[i]?.name ?? '').join(', ');
+      return {
+        status: 'aborted',
+        code: SqlState.uniqueViolation,
+        message: `could not create unique index "${table.name}_pkey": Key (${names})=(${parts.map(keyText).join(', ')}) is duplicated.`,
+      };
+    }
+    seen.set(hex, parts);
+    rows.push({ oldKey: Buffer.from(oldKey), values, newKey });
+  }
+  // Deletes first: an old hidden-id key never equals a new key (its parts are the txn id and row
+  // number, the new ones the key columns), but the order keeps that from mattering.
+  writer.write(rows.map((r) => ({ key: r.oldKey, values: null })));
+  writer.write(rows.map((r) => ({ key: r.newKey, values: r.values })));
+  // The guard row now names the re-keying position: programs compiled against the old layout check
+  // it and abort instead of writing rows under hidden-id keys (ADR 0003).
+  writer.write([{ key: guardKey(table.id), values: [table.name, BigInt(position)] }]);
+  const altered: CatalogTable = {
+    ...table,
+    columns: table.columns.map((c, i) => (key.includes(i) ? { ...c, notNull: true } : c)),
+    primaryKey: key,
+    rekeyedAt: position,
+  };
+  writer.putCatalog(
+    { ...catalog, version: catalog.version + 1, tables: catalog.tables.map((t) => (t === table ? altered : t)) } satisfies Catalog,
+    catalog.version + 1,
+  );
+  return { status: 'committed', rows: [], writes: [] };
+}
+
+/** A key value as PostgreSQL's DETAIL lines show it. */
+function keyText(v: Value): string {
+  if (v instanceof Uint8Array) return `\\x${Buffer.from(v).toString('hex')}`;
+  return String(v);
 }

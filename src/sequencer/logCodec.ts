@@ -415,6 +415,8 @@ function controlToAvro(c: ControlEntry): Readonly<Record<string, unknown>> {
       };
     case 'dropTable':
       return { [`${NS}DropTable`]: { txnId: c.txnId, user: c.user, sql: c.sql, names: c.names, ifExists: c.ifExists } };
+    case 'addPrimaryKey':
+      return { [`${NS}AddPrimaryKey`]: { txnId: c.txnId, user: c.user, sql: c.sql, table: c.table, columns: c.columns } };
   }
 }
 
@@ -627,6 +629,10 @@ function controlFromAvro(u: Readonly<Record<string, unknown>>): ControlEntry {
     case 'DropTable': {
       const s = v as { txnId: string; user: string; sql: string; names: readonly string[]; ifExists: boolean };
       return { kind: 'dropTable', txnId: s.txnId, user: s.user, sql: s.sql, names: [...s.names], ifExists: s.ifExists };
+    }
+    case 'AddPrimaryKey': {
+      const s = v as { txnId: string; user: string; sql: string; table: string; columns: readonly string[] };
+      return { kind: 'addPrimaryKey', txnId: s.txnId, user: s.user, sql: s.sql, table: s.table, columns: [...s.columns] };
     }
     default:
       throw new PayloadError(`unknown control entry kind ${name}`);

@@ -44,7 +44,12 @@ export type ControlEntry =
   /** CREATE TABLE: the table gets the next table id of the catalog when the entry is applied. */
   | (DdlRequest & { readonly kind: 'createTable'; readonly table: TableDef; readonly ifNotExists: boolean })
   /** DROP TABLE of one or more tables, with their rows, atomically. */
-  | (DdlRequest & { readonly kind: 'dropTable'; readonly names: readonly string[]; readonly ifExists: boolean });
+  | (DdlRequest & { readonly kind: 'dropTable'; readonly names: readonly string[]; readonly ifExists: boolean })
+  /**
+   * ALTER TABLE … ADD PRIMARY KEY (columns): re-keys the rows of a table that has hidden row ids by the
+   * named columns (names, resolved when applied, so the entry means the same on every replica).
+   */
+  | (DdlRequest & { readonly kind: 'addPrimaryKey'; readonly table: string; readonly columns: readonly string[] });
 
 /**
  * What every DDL control entry carries besides its change: who asked and for what, and an id under
@@ -95,6 +100,11 @@ export interface CatalogTable extends TableDef {
   readonly id: number;
   /** The log position of its CREATE TABLE. */
   readonly createdAt: number;
+  /**
+   * The log position of the ALTER that last changed how its rows are keyed (ADD PRIMARY KEY); absent
+   * when never. Also stored in the table's guard row, which every compiled program checks (ADR 0003).
+   */
+  readonly rekeyedAt?: number;
 }
 
 /** The catalog: derived state of the log, kept in the store's metadata. */
@@ -105,7 +115,10 @@ export interface Catalog {
   readonly tables: readonly CatalogTable[];
 }
 
-/** Table id 0 holds one guard row per table ([0, 0, tableId] → [name]); user tables start here. */
+/**
+ * Table id 0 holds one guard row per table ([0, 0, tableId] → [name], or [name, rekeyedAt] once its
+ * rows were re-keyed); user tables start here.
+ */
 export const CatalogLayout = { guardTableId: 0, guardIndexId: 0, firstTableId: 1 } as const;
 
 export const EMPTY_CATALOG: Catalog = { version: 0, nextTableId: CatalogLayout.firstTableId, tables: [] };

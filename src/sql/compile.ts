@@ -7,7 +7,8 @@
 // literal is a point (`get`); everything else reads (and, for UPDATE/DELETE, write-locks) the table's
 // whole primary-key range — coarse but correct, without OLLP. Every program first reads its tables'
 // guard rows, so a plan compiled before a DROP TABLE aborts with 42P01 at its log position instead of
-// touching a table that is gone.
+// touching a table that is gone, and one compiled before an ADD PRIMARY KEY aborts with 40001 instead
+// of using the old (hidden row id) key layout.
 
 import type { Expr, KeyExpr, Program, RangeExpr, Stmt, BinaryOp } from '../executor/index.js';
 import { CatalogLayout, type Catalog, type CatalogTable, type ColumnDef, type ColumnType, type TableDef } from '../sequencer/index.js';
@@ -129,7 +130,8 @@ export interface ProgramPlan {
 export type Plan =
   | ProgramPlan
   | { readonly kind: 'createTable'; readonly table: TableDef; readonly ifNotExists: boolean }
-  | { readonly kind: 'dropTable'; readonly names: readonly string[]; readonly ifExists: boolean };
+  | { readonly kind: 'dropTable'; readonly names: readonly string[]; readonly ifExists: boolean }
+  | { readonly kind: 'addPrimaryKey'; readonly table: string; readonly columns: readonly string[] };
 
 // ---------------------------------------------------------------------------------------------
 // Typed expressions
@@ -685,6 +687,10 @@ function guardKey(table: CatalogTable): KeyExpr {
 }
 
 function guardStmts(table: CatalogTable): Stmt[] {
+  // Column 1 of the guard row is the position of the table's last re-keying (ADD PRIMARY KEY), NULL
+  // before any: a program compiled for another key layout must not read or write rows by that layout.
+  const rekeyed: Expr = { k: 'col', row: GUARD_ROW, i: 1 };
+  const stale: Expr = table.rekeyedAt === undefined ? not(isNull(rekeyed)) : bin('or', isNull(rekeyed), bin('<>', rekeyed, lit(BigInt(table.rekeyedAt))));
   return [
     { k: 'get', into: GUARD_ROW, key: guardKey(table) },
     {
@@ -693,6 +699,7 @@ function guardStmts(table: CatalogTable): Stmt[] {
       then: [{ k: 'abort', code: SqlStateX.undefinedTable, message: lit(`relation "${table.name}" does not exist`) }],
       else: [],
     },
+    abortIf(stale, SqlState.serializationFailure, `relation "${table.name}" was altered after this statement was planned; retry it`),
   ];
 }
 
@@ -748,6 +755,9 @@ export function compileStatement(input: CompileInput): Plan {
       return compileCreate(ast);
     case 'drop':
       return compileDrop(ast);
+    case 'alter':
+      // ADD PRIMARY KEY re-keys a table's rows: its own control entry, checked and applied by the scheduler.
+      return compileAlter(ast);
     default:
       break;
   }
@@ -766,9 +776,6 @@ export function compileStatement(input: CompileInput): Plan {
     case 'delete':
       plan = compileDelete(c, ast);
       break;
-    case 'alter':
-      // ADD PRIMARY KEY re-keys a table's rows: it needs its own control entry, applied by the scheduler.
-      throw unsupported('ALTER TABLE (including ADD PRIMARY KEY)');
     default:
       throw unsupported(`statement ${String(ast.type).toUpperCase()}`);
   }
@@ -1392,6 +1399,23 @@ function columnDefault(col: ColumnDef, v: unknown): ColumnDef['default'] {
   else throw unsupported('DEFAULT expressions other than constants and now()');
   const value = text === null ? null : valueFromText(columnSqlType(col), text);
   return { kind: 'value', tupleHex: encodeTuple([value]).toString('hex') };
+}
+
+/** ALTER TABLE [IF EXISTS… is refused] t ADD [CONSTRAINT name] PRIMARY KEY (cols): the only ALTER there is. */
+function compileAlter(ast: Node): Plan {
+  if (ast.keyword !== 'table') throw unsupported(`ALTER ${String(ast.keyword).toUpperCase()}`);
+  if (ast.if_exists !== null && ast.if_exists !== undefined) throw unsupported('ALTER TABLE IF EXISTS');
+  const t = node(list(ast.table)[0], 'table name');
+  if (t.db !== null && t.db !== undefined && t.db !== 'public') throw unsupported(`schema ${String(t.db)}`);
+  const actions = list(ast.expr);
+  const action = actions.length === 1 ? node(actions[0], 'ALTER TABLE action') : null;
+  const def = action !== null && action.action === 'add' && isNode(action.create_definitions) ? action.create_definitions : null;
+  if (def === null || def.resource !== 'constraint' || String(def.constraint_type).toLowerCase() !== 'primary key') {
+    throw unsupported('ALTER TABLE other than a single ADD PRIMARY KEY');
+  }
+  const columns = list(def.definition).map((c) => identName(node(c, 'key column').column));
+  if (new Set(columns).size !== columns.length) throw new OrdoError(SqlStateX.duplicateColumn, 'column appears twice in primary key constraint');
+  return { kind: 'addPrimaryKey', table: String(t.table), columns };
 }
 
 function compileDrop(ast: Node): Plan {

@@ -20,6 +20,9 @@ const ON_CONFLICT_NOTHING = / on conflict(?: \( [^)]* \))? do nothing(?= returni
 /** `with ( fillfactor = 100 , … )` at the end of CREATE TABLE, as the normalizer spells it. */
 const STORAGE_PARAMS = / with \( [a-z_]+ = [^()]* \)$/;
 
+/** `: Key (…)=(…) is duplicated.` at the end of a DDL outcome's message: the error's DETAIL. */
+const DETAIL_SUFFIX = /: (Key \(.*\)=\(.*\) is duplicated\.)$/s;
+
 export const EngineDefaults = {
   planCacheEntries: 2_000,
 } as const;
@@ -37,6 +40,7 @@ export class SqlError extends OrdoError {
     code: string,
     message: string,
     readonly position?: number,
+    readonly detail?: string,
   ) {
     super(code, message);
     this.name = 'SqlError';
@@ -165,14 +169,31 @@ export class SqlEngine {
   }
 
   /** Runs DDL. */
-  async runDdl(plan: Extract<Plan, { kind: 'createTable' | 'dropTable' }>, sql: string, user: string): Promise<StatementResult> {
+  async runDdl(plan: Extract<Plan, { kind: 'createTable' | 'dropTable' | 'addPrimaryKey' }>, sql: string, user: string): Promise<StatementResult> {
     const txnId = this.nextTxnId();
-    const result =
-      plan.kind === 'createTable'
-        ? await this.node.submitDdl({ kind: 'createTable', txnId, user, sql, table: plan.table, ifNotExists: plan.ifNotExists })
-        : await this.node.submitDdl({ kind: 'dropTable', txnId, user, sql, names: plan.names, ifExists: plan.ifExists });
-    if (result.status === 'aborted') throw new OrdoError(result.code, result.message);
-    return { columns: null, rows: [], tag: plan.kind === 'createTable' ? 'CREATE TABLE' : 'DROP TABLE' };
+    let result: TxnResult;
+    let tag: string;
+    switch (plan.kind) {
+      case 'createTable':
+        result = await this.node.submitDdl({ kind: 'createTable', txnId, user, sql, table: plan.table, ifNotExists: plan.ifNotExists });
+        tag = 'CREATE TABLE';
+        break;
+      case 'dropTable':
+        result = await this.node.submitDdl({ kind: 'dropTable', txnId, user, sql, names: plan.names, ifExists: plan.ifExists });
+        tag = 'DROP TABLE';
+        break;
+      case 'addPrimaryKey':
+        result = await this.node.submitDdl({ kind: 'addPrimaryKey', txnId, user, sql, table: plan.table, columns: plan.columns });
+        tag = 'ALTER TABLE';
+        break;
+    }
+    if (result.status === 'aborted') {
+      // An outcome carries one message; the scheduler appends the duplicated key, PostgreSQL's DETAIL.
+      const split = DETAIL_SUFFIX.exec(result.message);
+      if (split !== null) throw new SqlError(result.code, result.message.slice(0, split.index), undefined, split[1]);
+      throw new OrdoError(result.code, result.message);
+    }
+    return { columns: null, rows: [], tag };
   }
 
   /**
@@ -392,8 +413,15 @@ function divideDecimal(num: bigint, scale: number, den: bigint): string {
   return scaledToDecimal(q, rscale);
 }
 
-export function describeError(err: unknown): { code: string; message: string; position?: number } {
-  if (err instanceof SqlError) return err.position === undefined ? { code: err.code, message: err.message } : { code: err.code, message: err.message, position: err.position };
+export function describeError(err: unknown): { code: string; message: string; position?: number; detail?: string } {
+  if (err instanceof SqlError) {
+    return {
+      code: err.code,
+      message: err.message,
+      ...(err.position === undefined ? {} : { position: err.position }),
+      ...(err.detail === undefined ? {} : { detail: err.detail }),
+    };
+  }
   if (err instanceof OrdoError) return { code: err.code, message: err.message };
   return { code: SqlState.internalError, message: errorMessage(err) };
 }

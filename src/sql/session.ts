@@ -177,7 +177,13 @@ export class Session {
     // PostgreSQL: an error inside a transaction block fails the block until ROLLBACK.
     if (this.txn !== null) this.txn.failed = true;
     const e = describeError(err);
-    this.out.errorResponse({ severity: 'ERROR', code: e.code, message: e.message, ...(e.position === undefined ? {} : { position: e.position }) });
+    this.out.errorResponse({
+      severity: 'ERROR',
+      code: e.code,
+      message: e.message,
+      ...(e.position === undefined ? {} : { position: e.position }),
+      ...(e.detail === undefined ? {} : { detail: e.detail }),
+    });
   }
 
   private async handle(m: FrontendMessage): Promise<void> {
