@@ -89,6 +89,9 @@ function collectKeyBlockers(state: KeyState, mode: LockMode, out: Set<Txn>): voi
   if (mode === LockMode.exclusive && state.readersSince !== null) for (const reader of state.readersSince) out.add(reader);
 }
 
+/** Shared by requests that find no conflict (the common case on one node): never written to. */
+const NO_BLOCKERS: ReadonlySet<Txn> = new Set();
+
 export class LockManager {
   private readonly txns = new Map<number, Txn>();
   private readonly keys = new Map<string, KeyState>();
@@ -121,25 +124,28 @@ export class LockManager {
     }
 
     // Blockers are computed before this transaction's own locks are registered, so it cannot find itself.
-    const blockers = new Set<Txn>();
+    // The set is made only once a conflicting key or range shows up.
+    let found: Set<Txn> | null = null;
+    const blockersOf = (): Set<Txn> => (found ??= new Set());
     const anyRangeHeld = this.rangeLocks.size > 0;
     for (const [id, point] of points) {
       const state = this.keys.get(id);
-      if (state !== undefined) collectKeyBlockers(state, point.mode, blockers);
+      if (state !== undefined) collectKeyBlockers(state, point.mode, blockersOf());
       if (!anyRangeHeld) continue;
       for (const held of this.rangeLocks) {
-        if (modesConflict(point.mode, held.mode) && rangeContains(held.range, point.key)) blockers.add(held.txn);
+        if (modesConflict(point.mode, held.mode) && rangeContains(held.range, point.key)) blockersOf().add(held.txn);
       }
     }
     for (const { mode, range } of ranges) {
       for (const [id, state] of this.keys) {
         state.key ??= Buffer.from(id, 'latin1');
-        if (rangeContains(range, state.key)) collectKeyBlockers(state, mode, blockers);
+        if (rangeContains(range, state.key)) collectKeyBlockers(state, mode, blockersOf());
       }
       for (const held of this.rangeLocks) {
-        if (modesConflict(mode, held.mode) && rangesOverlap(range, held.range)) blockers.add(held.txn);
+        if (modesConflict(mode, held.mode) && rangesOverlap(range, held.range)) blockersOf().add(held.txn);
       }
     }
+    const blockers: ReadonlySet<Txn> = found ?? NO_BLOCKERS;
 
     const txn: Txn = { seq, blockers: blockers.size, waiters: [], pointIds: [], rangeLocks: [] };
     for (const [id, point] of points) {
