@@ -21,17 +21,15 @@
 // resolution (avsc createResolver), so a field added with a default reads as that default. A fingerprint
 // that matches no file is refused: the record was written by a newer or foreign writer.
 
-import * as zlib from 'node:zlib';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import avro from 'avsc';
 import type { Type as AvroType } from 'avsc';
 import { BinaryOps, Functions, UnaryOps } from '../executor/program.js';
 import type { BinaryOp, Expr, FunctionName, KeyExpr, KeySetExpr, Program, RangeExpr, Stmt, UnaryOp } from '../executor/program.js';
 import { decodeTuple, encodeTuple } from '../partitions/index.js';
 import type { Value } from '../partitions/index.js';
-import { OrdoError, SqlState, errorMessage } from '../util/index.js';
+import { OrdoError, SqlState, crc32, errorMessage, repoRoot } from '../util/index.js';
 import { ColumnTypes } from './types.js';
 import type { Batch, ColumnDef, ColumnDefault, ColumnType, ControlEntry, LogEntry, TxnKind, TxnRequest } from './types.js';
 
@@ -56,24 +54,6 @@ export const LogEnvelope = {
 // ---------------------------------------------------------------------------------------------------------
 // Checksums and fingerprints
 
-// zlib.crc32 exists from Node 20.15; package.json allows 20.12, so keep a table-driven fallback. A namespace
-// import, because a named import of a missing builtin export fails at link time.
-const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
-let crc32Table: Uint32Array | undefined;
-function crc32(data: Uint8Array): number {
-  if (nativeCrc32 !== undefined) return nativeCrc32(data);
-  if (crc32Table === undefined) {
-    crc32Table = new Uint32Array(256);
-    for (let i = 0; i < 256; i++) {
-      let c = i;
-      for (let j = 0; j < 8; j++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crc32Table[i] = c >>> 0;
-    }
-  }
-  let crc = 0xffffffff;
-  for (let i = 0; i < data.length; i++) crc = (crc32Table[(crc ^ (data[i] as number)) & 0xff] as number) ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
 
 const RABIN_EMPTY = 0xc15d213aa4d7a795n;
 const MASK64 = 0xffffffffffffffffn;
@@ -95,16 +75,6 @@ function rabinFingerprint(text: string): Buffer {
 // ---------------------------------------------------------------------------------------------------------
 // Schema registry
 
-/** The directory that holds package.json, found by walking up from this module (src/ or dist/src/). */
-function findRepoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-}
 
 export interface LogSchemaVersion {
   readonly version: number;
@@ -134,7 +104,7 @@ let registry: Registry | undefined;
 
 function loadRegistry(): Registry {
   if (registry !== undefined) return registry;
-  const dir = join(findRepoRoot(), 'schemas', 'log');
+  const dir = join(repoRoot(), 'schemas', 'log');
   const found: { version: number; file: string; type: AvroType }[] = [];
   for (const name of readdirSync(dir)) {
     const m = SCHEMA_FILE.exec(name);

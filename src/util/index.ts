@@ -58,3 +58,4 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+export { crc32, repoRoot, schemaDir } from './files.js';

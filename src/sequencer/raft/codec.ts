@@ -17,12 +17,11 @@
 // the new one and resolve by fingerprint, as logCodec.ts does; until then an unknown fingerprint is an
 // error.
 
-import * as zlib from 'node:zlib';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import avro from 'avsc';
 import type { Type as AvroType } from 'avsc';
+import { crc32, repoRoot } from '../../util/index.js';
 import { EntryType, MessageType } from './types.js';
 import type { ConfState, Entry, HardState, Message, NodeId, SnapshotMeta } from './types.js';
 
@@ -46,21 +45,12 @@ interface LoadedType {
   readonly fingerprint: Buffer;
 }
 
-function findRepoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-}
 
 let loaded: ReadonlyMap<SchemaName, LoadedType> | undefined;
 
 function types(): ReadonlyMap<SchemaName, LoadedType> {
   if (loaded !== undefined) return loaded;
-  const dir = join(findRepoRoot(), 'schemas', 'raft');
+  const dir = join(repoRoot(), 'schemas', 'raft');
   const registry: Record<string, AvroType> = {};
   const out = new Map<SchemaName, LoadedType>();
   for (const name of SCHEMA_FILES) {
@@ -98,23 +88,6 @@ export function raftSchemaFingerprints(): Readonly<Record<SchemaName, string>> {
 // ---------------------------------------------------------------------------------------------------------
 // CRC-32
 
-// zlib.crc32 exists from Node 20.15; package.json allows 20.12.
-const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
-let crc32Table: Uint32Array | undefined;
-export function crc32(data: Uint8Array): number {
-  if (nativeCrc32 !== undefined) return nativeCrc32(data);
-  if (crc32Table === undefined) {
-    crc32Table = new Uint32Array(256);
-    for (let i = 0; i < 256; i++) {
-      let c = i;
-      for (let j = 0; j < 8; j++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crc32Table[i] = c >>> 0;
-    }
-  }
-  let crc = 0xffffffff;
-  for (let i = 0; i < data.length; i++) crc = (crc32Table[(crc ^ (data[i] as number)) & 0xff] as number) ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Conversions between the core's plain data and what avsc reads and writes
