@@ -9,7 +9,7 @@
 // code point (UTF-8 byte order), bytes lexicographically, and NULL after everything (PostgreSQL's
 // default NULLS LAST). No tag is 0xFF, so `prefix + 0xFF` is above every key that starts with `prefix`.
 
-import type { Value } from './value.js';
+import { INT64_MAX, INT64_MIN, type Value } from './value.js';
 
 export const Tag = {
   false: 0x10,
@@ -119,7 +119,7 @@ function writeValue(w: Writer, v: Value): void {
   else if (v === false) w.byte(Tag.false);
   else if (v === true) w.byte(Tag.true);
   else if (typeof v === 'bigint') {
-    if (v < -(2n ** 63n) || v >= 2n ** 63n) throw new RangeError(`integer ${v} is outside int64`);
+    if (v < INT64_MIN || v > INT64_MAX) throw new RangeError(`integer ${v} is outside int64`);
     w.byte(Tag.int);
     w.int64(v);
   } else if (typeof v === 'number') {
