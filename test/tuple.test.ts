@@ -126,3 +126,13 @@ t.test('an open range covers its whole index and nothing of the next one', (t) =
   t.notOk(rangeContains(range, encodeKey(2, 0, [0n])));
   t.end();
 });
+
+t.test('values without a NUL and values with one are encoded by the same rule', (t) => {
+  const utf8 = Buffer.from('é😀\uD800', 'utf8');
+  t.same(encodeTuple(['é😀\uD800']), Buffer.concat([Buffer.from([0x30]), utf8, Buffer.from([0])]), 'a lone surrogate becomes U+FFFD');
+  t.same(encodeTuple(['a\u0000']), Buffer.from([0x30, 0x61, 0x00, 0xff, 0x00]));
+  t.same(encodeTuple([new Uint8Array([1, 2])]), Buffer.from([0x31, 1, 2, 0]));
+  t.same(encodeTuple([new Uint8Array([0])]), Buffer.from([0x31, 0x00, 0xff, 0x00]));
+  t.same(decodeRow(encodeRow(7, ['x', new Uint8Array([0, 1])])).values, ['x', new Uint8Array([0, 1])]);
+  t.end();
+});

@@ -25,10 +25,15 @@ const PREFIX_END = 0xff;
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
-/** A growable byte buffer; encoders append to it. */
+/**
+ * A byte buffer encoders append to: either a growable scratch buffer whose result is copied out, or an
+ * exact-size buffer that becomes the result itself (no copy, one allocation).
+ */
 class Writer {
-  private buf: Buffer;
+  buf: Buffer;
   length = 0;
+  /** Strings and bytes hold no 0x00, so they are written as they are, with no escaping. */
+  unescaped = false;
   constructor(initialBytes: number) {
     this.buf = Buffer.allocUnsafe(initialBytes);
   }
@@ -98,8 +103,15 @@ class Writer {
     this.buf.set(bytes, this.length);
     this.length += bytes.length;
   }
+  /** UTF-8 of a string with no NUL, then the terminator (the escaped form of such a string). */
+  plainString(v: string): void {
+    this.reserve(Buffer.byteLength(v, 'utf8') + 1);
+    this.length += this.buf.write(v, this.length, 'utf8');
+    this.buf[this.length++] = 0;
+  }
   reset(): this {
     this.length = 0;
+    this.unescaped = false;
     return this;
   }
   finish(): Buffer {
@@ -114,6 +126,43 @@ class Writer {
 // encoding allocates only its result.
 const scratch = new Writer(4096);
 
+/**
+ * The encoded size of values that need no escaping (no 0x00 inside a string or bytes), or -1. Most
+ * keys and rows qualify, and are then written straight into a buffer of their exact size.
+ */
+function plainSize(values: readonly Value[]): number {
+  let n = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null || v === true || v === false) n += 1;
+    else if (typeof v === 'bigint' || typeof v === 'number') n += 9;
+    else if (typeof v === 'string') {
+      if (v.indexOf('\u0000') !== -1) return -1;
+      n += 2 + Buffer.byteLength(v, 'utf8');
+    } else if (v instanceof Uint8Array) {
+      if (v.indexOf(0) !== -1) return -1;
+      n += 2 + v.length;
+    } else return -1; // writeValue reports it
+  }
+  return n;
+}
+
+const exact = new Writer(0);
+
+/** A writer over a fresh buffer of exactly `size` bytes (see plainSize). */
+function exactWriter(size: number): Writer {
+  exact.buf = Buffer.allocUnsafe(size);
+  exact.length = 0;
+  exact.unescaped = true;
+  return exact;
+}
+
+/** The exact writer's buffer, checked to be full: its size was computed, not grown. */
+function exactResult(w: Writer): Buffer {
+  if (w.length !== w.buf.length) throw new Error(`invariant violated: encoded ${w.length} of ${w.buf.length} bytes`);
+  return w.buf;
+}
+
 function writeValue(w: Writer, v: Value): void {
   if (v === null) w.byte(Tag.null);
   else if (v === false) w.byte(Tag.false);
@@ -127,10 +176,14 @@ function writeValue(w: Writer, v: Value): void {
     w.float64(v);
   } else if (typeof v === 'string') {
     w.byte(Tag.string);
-    w.escaped(textEncoder.encode(v));
+    if (w.unescaped) w.plainString(v);
+    else w.escaped(textEncoder.encode(v));
   } else if (v instanceof Uint8Array) {
     w.byte(Tag.bytes);
-    w.escaped(v);
+    if (w.unescaped) {
+      w.raw(v);
+      w.byte(0);
+    } else w.escaped(v);
   } else {
     throw new TypeError(`not an engine value: ${typeof v}`);
   }
@@ -138,20 +191,22 @@ function writeValue(w: Writer, v: Value): void {
 
 /** Encodes a tuple of values. */
 export function encodeTuple(values: readonly Value[]): Buffer {
-  const w = scratch.reset();
+  const size = plainSize(values);
+  const w = size >= 0 ? exactWriter(size) : scratch.reset();
   for (const v of values) writeValue(w, v);
-  return w.finish();
+  return size >= 0 ? exactResult(w) : w.finish();
 }
 
 /** Encodes the key `[table, index, ...parts]`; table and index are small non-negative integers. */
 export function encodeKey(table: number, index: number, parts: readonly Value[]): Buffer {
-  const w = scratch.reset();
+  const size = plainSize(parts);
+  const w = size >= 0 ? exactWriter(18 + size) : scratch.reset();
   w.byte(Tag.int);
   w.smallInt(table);
   w.byte(Tag.int);
   w.smallInt(index);
   for (const v of parts) writeValue(w, v);
-  return w.finish();
+  return size >= 0 ? exactResult(w) : w.finish();
 }
 
 /** The smallest byte string greater than every encoding that starts with `prefix`. */
@@ -287,10 +342,11 @@ export interface StoredRow {
 }
 
 export function encodeRow(version: number, values: readonly Value[]): Buffer {
-  const w = scratch.reset();
+  const size = plainSize(values);
+  const w = size >= 0 ? exactWriter(8 + size) : scratch.reset();
   w.int64(BigInt(version));
   for (const v of values) writeValue(w, v);
-  return w.finish();
+  return size >= 0 ? exactResult(w) : w.finish();
 }
 
 export function decodeRow(bytes: Uint8Array): StoredRow {
