@@ -13,8 +13,23 @@ interface Command {
 const commands: readonly Command[] = [
   {
     name: 'start',
-    summary: 'start the embedded single-node database',
+    summary: 'start a node: single, or a cluster member with --node-id/--peers',
     run: async (argv) => (await import('./start.js')).start(argv),
+  },
+  {
+    name: 'cluster start',
+    summary: 'start a local cluster of separate node processes on loopback',
+    run: async (argv) => (await import('./cluster.js')).clusterStart(argv),
+  },
+  {
+    name: 'cluster status',
+    summary: "show each local cluster node's role, term, positions and Postgres port",
+    run: async (argv) => (await import('./cluster.js')).clusterStatus(argv),
+  },
+  {
+    name: 'cluster stop',
+    summary: 'stop the nodes of a local cluster',
+    run: async (argv) => (await import('./cluster.js')).clusterStop(argv),
   },
   {
     name: 'log dump',

@@ -2,9 +2,9 @@
 
 import { createServer, type Server } from 'node:http';
 import { resolve } from 'node:path';
-import { NodeDefaults, openNode, type OrdoNode } from '../node/index.js';
+import { NodeDefaults, openClusterNode, openNode, type ClusterOptions, type OrdoNode } from '../node/index.js';
 import { PgServerDefaults, startPgServer, type PgServer } from '../sql/index.js';
-import { optionalInt, parseCommand, type CommandSpec } from './args.js';
+import { UsageError, optionalInt, parseCommand, type CommandSpec, type ParsedFlags } from './args.js';
 
 export const StartDefaults = {
   dataDir: 'data',
@@ -14,9 +14,10 @@ export const StartDefaults = {
 } as const;
 
 export const startSpec: CommandSpec = {
-  usage: 'ordo start [--data-dir DIR] [--host HOST] [--pg-port PORT] [--http-port PORT] [--epoch-ms MS]',
+  usage:
+    'ordo start [--data-dir DIR] [--host HOST] [--pg-port PORT] [--http-port PORT] [--epoch-ms MS] [--node-id ID --cluster-id C --raft-listen HOST:PORT --peers ID=HOST:PORT,...]',
   summary:
-    'Starts the embedded single-node OrdoDB database: input log, sequencer, scheduler and store in one process on one data directory, serving the PostgreSQL wire protocol (trust authentication) and an HTTP endpoint for health. Stops cleanly on SIGTERM or SIGINT.',
+    'Starts an OrdoDB node: input log, sequencer, scheduler and store in one process on one data directory, serving the PostgreSQL wire protocol (trust authentication) and an HTTP endpoint for health. Alone by default; with --node-id, --cluster-id, --raft-listen and --peers it is a member of a Raft-replicated cluster (every member holds all data, followers forward writes to the leader). Stops cleanly on SIGTERM or SIGINT.',
   flags: {
     'data-dir': { type: 'string', valueName: 'DIR', help: 'where the data lives (created if missing)', default: StartDefaults.dataDir },
     host: { type: 'string', valueName: 'HOST', help: 'address to listen on', default: StartDefaults.host },
@@ -38,6 +39,11 @@ export const startSpec: CommandSpec = {
       help: 'how long the sequencer collects transactions into one batch',
       default: String(NodeDefaults.epochMs),
     },
+    'node-id': { type: 'string', valueName: 'ID', help: 'cluster mode: this node\'s id (one of --peers)' },
+    'cluster-id': { type: 'string', valueName: 'C', help: 'cluster mode: the cluster id (a data directory of another cluster is refused)' },
+    'raft-listen': { type: 'string', valueName: 'HOST:PORT', help: 'cluster mode: where this node serves Raft and forwarded writes' },
+    peers: { type: 'string', valueName: 'ID=HOST:PORT,...', help: 'cluster mode: every member\'s Raft address, this node included' },
+    'tick-ms': { type: 'string', valueName: 'MS', help: 'cluster mode: the Raft tick (election timeout is 10 ticks, randomized up to 20)' },
     'max-batch-txns': {
       type: 'string',
       valueName: 'N',
@@ -47,7 +53,35 @@ export const startSpec: CommandSpec = {
   },
 };
 
-function healthServer(node: OrdoNode): Server {
+/** Parses the cluster flags; undefined without --node-id (single node). */
+export function clusterOptions(flags: ParsedFlags): ClusterOptions | undefined {
+  const nodeId = flags['node-id'];
+  if (nodeId === undefined) {
+    for (const name of ['cluster-id', 'raft-listen', 'peers'] as const) {
+      if (flags[name] !== undefined) throw new UsageError(`--${name} needs --node-id`);
+    }
+    return undefined;
+  }
+  const clusterId = flags['cluster-id'];
+  const listen = flags['raft-listen'];
+  const peerList = flags.peers;
+  if (typeof clusterId !== 'string' || typeof listen !== 'string' || typeof peerList !== 'string') {
+    throw new UsageError('cluster mode needs --node-id, --cluster-id, --raft-listen and --peers');
+  }
+  const peers: Record<string, string> = {};
+  for (const item of peerList.split(',').filter((p) => p !== '')) {
+    const eq = item.indexOf('=');
+    const id = item.slice(0, eq);
+    const address = item.slice(eq + 1);
+    if (eq <= 0 || !/^[^:]+:\d+$/.test(address)) throw new UsageError(`--peers: "${item}" is not ID=HOST:PORT`);
+    peers[id] = address;
+  }
+  if (!Object.hasOwn(peers, String(nodeId))) throw new UsageError(`--peers must list this node (${String(nodeId)})`);
+  const tickMs = optionalInt(flags, 'tick-ms', 1);
+  return { nodeId: String(nodeId), clusterId, listen, peers, ...(tickMs === undefined ? {} : { tickMs }) };
+}
+
+function healthServer(node: OrdoNode, ports: { pg: number }): Server {
   return createServer((req, res) => {
     if (req.method === 'GET' && (req.url === '/health' || req.url === '/')) {
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -58,6 +92,9 @@ function healthServer(node: OrdoNode): Server {
           appliedPosition: node.appliedPosition,
           lastLogPosition: node.lastLogPosition,
           checksum: node.checksum,
+          pid: process.pid,
+          pgPort: ports.pg,
+          ...(node.clusterStatus() === undefined ? {} : { cluster: node.clusterStatus() }),
         })}\n`,
       );
       return;
@@ -85,17 +122,21 @@ export async function start(argv: readonly string[]): Promise<void> {
   const host = String(flags.host);
   const httpPort = optionalInt(flags, 'http-port', 0) ?? StartDefaults.httpPort;
   const pgPort = optionalInt(flags, 'pg-port', 0) ?? StartDefaults.pgPort;
-  const node = openNode({
+  const cluster = clusterOptions(flags);
+  const nodeOptions = {
     dataDir,
     epochMs: optionalInt(flags, 'epoch-ms', 1) ?? NodeDefaults.epochMs,
     maxBatchTxns: optionalInt(flags, 'max-batch-txns', 1) ?? NodeDefaults.maxBatchTxns,
-  });
-  const server = healthServer(node);
+  };
+  const node = cluster === undefined ? openNode(nodeOptions) : await openClusterNode({ ...nodeOptions, cluster });
+  const ports = { pg: 0 };
+  const server = healthServer(node, ports);
   let port: number;
   let pg: PgServer;
   try {
     port = await listen(server, httpPort, host);
     pg = await startPgServer({ node, host, port: pgPort });
+    ports.pg = pg.port;
   } catch (err) {
     server.close();
     await node.close();
@@ -106,6 +147,7 @@ export async function start(argv: readonly string[]): Promise<void> {
       `  data directory: ${dataDir}\n` +
       `  postgres:       postgresql://postgres@${host}:${pg.port}/postgres (psql -h ${host} -p ${pg.port} -U postgres postgres)\n` +
       `  health:         http://${host}:${port}/health\n` +
+      (cluster === undefined ? '' : `  cluster:        ${cluster.clusterId}, node ${cluster.nodeId}, raft on ${cluster.listen}\n`) +
       `  applied log position ${node.appliedPosition}, state checksum ${node.checksum}\n` +
       `Stop it with Ctrl-C or SIGTERM.\n`,
   );

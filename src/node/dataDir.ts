@@ -23,8 +23,10 @@ export function lmdbPath(dataDir: string): string {
 function processIsAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+    // A killed node whose parent has not reaped it yet (an orphan under a lazy init) is a zombie: dead.
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, { encoding: 'utf8', flag: 'r' }));
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return !existsSync('/proc/self/stat'); // no /proc: trust kill(0)
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

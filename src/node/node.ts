@@ -4,20 +4,55 @@
 import type { RootDatabase } from 'lmdb';
 import { validateParams, validateProgram, type TxnOutcome } from '../executor/index.js';
 import { PartitionStore, decodeTuple } from '../partitions/index.js';
+import { ForwardClient, GrpcTransport, sequencerService } from '../rpc/index.js';
 import { Scheduler, type ExecutedTxn } from '../scheduler/index.js';
+import { LmdbRaftStorage, type RaftDriverStatus } from '../sequencer/raft/index.js';
 import {
   InputLog,
   LocalSequencer,
+  RaftSequencer,
+  RaftSequencerDefaults,
   SequencerDefaults,
   VolatileLogSink,
   EMPTY_CATALOG,
   type Catalog,
   type ControlEntry,
+  type LogEntry,
   type LogSink,
+  type Sequencer,
   type TxnRequest,
 } from '../sequencer/index.js';
 import { OrdoError, SqlState, assert } from '../util/index.js';
 import { lockDataDir, openEnvironment, type DataDirLock } from './dataDir.js';
+import { TxnDedupDefaults, TxnDedupWindow } from './txnDedup.js';
+
+/** Membership of a Raft-replicated node (every node holds the whole data set and executes the log). */
+export interface ClusterOptions {
+  readonly nodeId: string;
+  readonly clusterId: string;
+  /** Every voter's node-to-node (Raft and forwarding) address, this node's own included. */
+  readonly peers: Readonly<Record<string, string>>;
+  /** host:port this node serves Raft and forwarding on (port 0 picks a free one). */
+  readonly listen: string;
+  readonly tickMs?: number;
+  readonly electionTicks?: number;
+  /** How long a submission may look for a leader that commits it. */
+  readonly submitTimeoutMs?: number;
+  /** Transaction ids repeated within this many log positions are not executed again. */
+  readonly dedupWindowPositions?: number;
+}
+
+/** What /health and `ordo cluster status` report about a cluster node. */
+export interface ClusterStatus {
+  readonly nodeId: string;
+  readonly clusterId: string;
+  readonly role: string;
+  readonly term: number;
+  readonly leader: string;
+  readonly commit: number;
+  readonly applied: number;
+  readonly raftPort: number;
+}
 
 export interface NodeOptions {
   readonly dataDir: string;
@@ -33,6 +68,8 @@ export interface NodeOptions {
    * measuring what the log costs (`ordo bench engine` runs both).
    */
   readonly logEnabled?: boolean;
+  /** Run as a member of a Raft group (open with openClusterNode). */
+  readonly cluster?: ClusterOptions;
 }
 
 export const NodeDefaults = {
@@ -54,7 +91,10 @@ export class OrdoNode {
   private readonly log: InputLog;
   private readonly store: PartitionStore;
   private readonly scheduler: Scheduler;
-  private readonly sequencer: LocalSequencer;
+  private readonly sequencer: Sequencer;
+  private readonly raft: { readonly sequencer: RaftSequencer; readonly transport: GrpcTransport; readonly forwarder: ForwardClient; readonly options: ClusterOptions } | undefined;
+  /** Cluster nodes only: a retried transaction id must not execute twice (see txnDedup.ts). */
+  private readonly dedup: TxnDedupWindow | undefined;
   private readonly pending = new Map<string, PendingTxn>();
   private closing: Promise<void> | undefined;
 
@@ -67,14 +107,107 @@ export class OrdoNode {
       checksumEveryPositions: options.checksumEveryPositions ?? NodeDefaults.checksumEveryPositions,
     });
     this.scheduler = new Scheduler(this.store);
+    const cluster = options.cluster;
+    if (cluster !== undefined) {
+      this.dedup = new TxnDedupWindow(cluster.dedupWindowPositions ?? TxnDedupDefaults.windowPositions);
+      const applied = this.store.appliedPosition;
+      const from = Math.max(1, applied - (cluster.dedupWindowPositions ?? TxnDedupDefaults.windowPositions) + 1);
+      if (applied <= this.log.lastPosition) for (const entry of this.log.readRange(from, applied)) this.dedup.remember(entry);
+    }
     this.recover();
-    const sink: LogSink = options.logEnabled === false ? new VolatileLogSink(this.log.lastPosition) : this.log;
-    this.sequencer = new LocalSequencer(sink, {
+    const sequencerOptions = {
       epochMs: options.epochMs ?? NodeDefaults.epochMs,
       maxBatchTxns: options.maxBatchTxns ?? NodeDefaults.maxBatchTxns,
       maxPendingTxns: options.maxPendingTxns ?? NodeDefaults.maxPendingTxns,
-      onDurable: (entry) => this.deliver(this.scheduler.applyEntry(entry)),
+      onDurable: (entry: LogEntry) => this.deliver(this.applyLogged(entry)),
+    };
+    if (cluster === undefined) {
+      this.raft = undefined;
+      const sink: LogSink = options.logEnabled === false ? new VolatileLogSink(this.log.lastPosition) : this.log;
+      this.sequencer = new LocalSequencer(sink, sequencerOptions);
+      return;
+    }
+    assert(options.logEnabled !== false, 'a cluster node needs its input log');
+    // Refuses a data directory of another cluster or node (RaftIdentityMismatchError), changing nothing.
+    const storage = LmdbRaftStorage.open(env, { clusterId: cluster.clusterId, nodeId: cluster.nodeId });
+    const forwarder = new ForwardClient();
+    const transport = new GrpcTransport({
+      clusterId: cluster.clusterId,
+      nodeId: cluster.nodeId,
+      listen: cluster.listen,
+      peers: cluster.peers,
+      log: (line) => process.stderr.write(`${line}\n`),
+      services: [
+        sequencerService(async (request) => {
+          if (request.clusterId !== cluster.clusterId || !Object.hasOwn(cluster.peers, request.from)) {
+            return { position: 0, code: SqlState.configFileError, message: `forward from unknown node "${request.from}" of cluster "${request.clusterId}" refused`, leader: '' };
+          }
+          // Served by the same gRPC server as Raft, which starts only once this.raft is set.
+          const sequencer = this.raft?.sequencer;
+          if (sequencer === undefined) return { position: 0, code: '40001', message: 'not started', leader: '' };
+          const r = await sequencer.handleForward(request.entry);
+          return { position: r.position, code: 'code' in r ? r.code : '', message: 'message' in r ? r.message : '', leader: sequencer.status().leader };
+        }),
+      ],
     });
+    const raftSequencer = new RaftSequencer({
+      ...sequencerOptions,
+      nodeId: cluster.nodeId,
+      peers: [...new Set([cluster.nodeId, ...Object.keys(cluster.peers)])].sort(),
+      storage,
+      transport,
+      log: this.log,
+      ...(cluster.submitTimeoutMs === undefined ? {} : { submitTimeoutMs: cluster.submitTimeoutMs }),
+      raft: {
+        ...(cluster.tickMs === undefined ? {} : { tickMs: cluster.tickMs }),
+        ...(cluster.electionTicks === undefined ? {} : { electionTicks: cluster.electionTicks }),
+      },
+      forward: async (leader, entry) => {
+        const address = cluster.peers[leader];
+        if (address === undefined) return { position: 0, code: '40001', message: `no address for leader ${leader}` };
+        const r = await forwarder.forward(address, { clusterId: cluster.clusterId, from: cluster.nodeId, entry }, RaftSequencerDefaults.forwardCallTimeoutMs);
+        return r.position > 0 ? { position: r.position } : { position: 0, code: r.code, message: r.message };
+      },
+    });
+    this.sequencer = raftSequencer;
+    this.raft = { sequencer: raftSequencer, transport, forwarder, options: cluster };
+  }
+
+  /** Applies one logged entry; on a cluster node a repeated transaction id is skipped (an aborted outcome). */
+  private applyLogged(entry: LogEntry): ExecutedTxn[] {
+    if (this.dedup === undefined) return this.scheduler.applyEntry(entry);
+    const { entry: toApply, skipped } = this.dedup.filter(entry);
+    const executed = this.scheduler.applyEntry(toApply);
+    return skipped.length === 0 ? executed : [...executed, ...skipped];
+  }
+
+  /** Opens a cluster member (options.cluster required) and starts Raft; it serves once a leader is elected. */
+  static async openCluster(options: NodeOptions): Promise<OrdoNode> {
+    assert(options.cluster !== undefined, 'openCluster needs cluster options');
+    const node = OrdoNode.open(options);
+    try {
+      await node.raft?.sequencer.start();
+    } catch (err) {
+      await node.close();
+      throw err;
+    }
+    return node;
+  }
+
+  /** Raft's view of this node; undefined for a single node. */
+  clusterStatus(): ClusterStatus | undefined {
+    if (this.raft === undefined) return undefined;
+    const s: RaftDriverStatus = this.raft.sequencer.status();
+    return {
+      nodeId: this.raft.options.nodeId,
+      clusterId: this.raft.options.clusterId,
+      role: s.role,
+      term: s.term,
+      leader: s.leader,
+      commit: s.commit,
+      applied: this.store.appliedPosition,
+      raftPort: this.raft.transport.port,
+    };
   }
 
   /** Opens (creating if needed) the data directory, recovers from the log, and starts sequencing. */
@@ -99,7 +232,7 @@ export class OrdoNode {
     // Verify the whole tail before applying any of it: a corrupt record stops the node with its state
     // exactly as it was, rather than after applying the good records in front of it.
     for (const entry of this.log.readRange(from, to)) void entry;
-    for (const entry of this.log.readRange(from, to)) this.scheduler.applyEntry(entry);
+    for (const entry of this.log.readRange(from, to)) this.applyLogged(entry);
     assert(this.store.appliedPosition === to, 'recovery applied the whole log');
   }
 
@@ -206,6 +339,7 @@ export class OrdoNode {
     this.closing ??= (async () => {
       try {
         await this.sequencer.close();
+        this.raft?.forwarder.close();
         await this.env.close();
       } finally {
         this.lock.release();
@@ -219,3 +353,8 @@ export function openNode(options: NodeOptions): OrdoNode {
   return OrdoNode.open(options);
 }
 
+
+/** Opens a member of a Raft-replicated cluster (options.cluster) and starts Raft. */
+export function openClusterNode(options: NodeOptions & { readonly cluster: ClusterOptions }): Promise<OrdoNode> {
+  return OrdoNode.openCluster(options);
+}

@@ -68,6 +68,8 @@ export interface GrpcTransportOptions {
   readonly maxBackoffMs?: number;
   /** Where refusals and call failures are reported (rate-limited per peer); default: nowhere. */
   readonly log?: (line: string) => void;
+  /** Further services on the same server (the sequencer's Forward), so a node has one node-to-node port. */
+  readonly services?: readonly { readonly definition: grpc.ServiceDefinition; readonly implementation: grpc.UntypedServiceImplementation }[];
 }
 
 export const GrpcTransportDefaults = {
@@ -116,6 +118,7 @@ export class GrpcTransport implements RaftTransport {
       'grpc.max_send_message_length': GrpcTransportDefaults.maxMessageBytes,
     });
     server.addService(raftServiceDefinition, { Send: (call: grpc.ServerUnaryCall<Unsealed<RaftBatch>, RaftBatchAck>, callback: grpc.sendUnaryData<RaftBatchAck>) => this.handle(call.request, callback) });
+    for (const extra of this.options.services ?? []) server.addService(extra.definition, extra.implementation);
     this.server = server;
     return new Promise((resolve, reject) => {
       server.bindAsync(this.options.listen, grpc.ServerCredentials.createInsecure(), (err, port) => {

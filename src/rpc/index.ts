@@ -5,3 +5,5 @@ export { GrpcTransport, GrpcTransportDefaults, RAFT_SEND_PATH, RAFT_SERVICE_NAME
 export type { GrpcTransportOptions } from './grpcTransport.js';
 export { InProcessNetwork, InProcessTransport } from './inProcess.js';
 export type { InProcessNetworkOptions } from './inProcess.js';
+export { ForwardClient, SEQUENCER_FORWARD_PATH, SEQUENCER_SERVICE_NAME, sequencerService, sequencerServiceDefinition } from './forward.js';
+export type { ForwardRequest, ForwardResponse } from './forward.js';

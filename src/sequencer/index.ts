@@ -27,3 +27,5 @@ export type { LogSchemaVersion } from './logCodec.js';
 export { InputLog, LOG_DB_NAME, logPositionKey } from './inputLog.js';
 export { LocalSequencer, VolatileLogSink, SequencerDefaults } from './localSequencer.js';
 export type { LogSink, Sequencer, LocalSequencerOptions } from './localSequencer.js';
+export { RaftSequencer, RaftSequencerDefaults, SequencerCodes, NotCommittedError } from './raftSequencer.js';
+export type { RaftSequencerOptions, ForwardResult } from './raftSequencer.js';
