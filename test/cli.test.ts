@@ -146,3 +146,18 @@ t.test('sim raft replays a seed from its repro line and exits 1 when the checker
   t.equal(broken.code, 1);
   t.match(broken.stdout, /"repro":"ordo sim raft --seed 2 --nodes 5 --ticks 2000 --byzantine-votes"/);
 });
+
+t.test('a transaction id repeated in the log runs once, live and in a replay, with the same checksum', async (t) => {
+  const dataDir = scratchDir();
+  const node = openNode({ dataDir, epochMs: 1 });
+  const first = await node.submit({ ...txn(putProgram(1), [1n, 'first']), txnId: 'retried' });
+  const again = await node.submit({ ...txn(putProgram(1), [1n, 'second']), txnId: 'retried' });
+  const checksum = node.checksum;
+  await node.close();
+  t.equal(first.status, 'committed');
+  t.match(again, { status: 'aborted', code: 'OD001', message: /already sequenced at log position/ });
+  const into = join(scratchDir(), 'replayed');
+  const { stdout, code } = await ordoCmd('replay', '--data-dir', dataDir, '--into', into);
+  t.equal(code, 0);
+  t.equal((JSON.parse(stdout) as { checksum: string }).checksum, checksum);
+});

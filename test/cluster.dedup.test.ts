@@ -3,7 +3,8 @@
 
 import t from 'tap';
 import { createServer } from 'node:net';
-import { openClusterNode, TxnDedupWindow, TxnDedupDefaults } from '../src/node/index.js';
+import { openClusterNode } from '../src/node/index.js';
+import { TxnDedupWindow, TxnDedupDefaults } from '../src/scheduler/index.js';
 import { TxnKind, type LogEntry, type TxnRequest } from '../src/sequencer/index.js';
 import { getProgram, putProgram, scratchDir, txn } from './helpers.js';
 

@@ -1,5 +1,4 @@
 // Public surface of a node: the embedded API and the data directory helpers the tools use.
 export { OrdoNode, openNode, openClusterNode, NodeDefaults } from './node.js';
 export type { NodeOptions, TxnResult, ClusterOptions, ClusterStatus } from './node.js';
-export { TxnDedupWindow, TxnDedupDefaults } from './txnDedup.js';
 export { lockDataDir, openEnvironment, lmdbPath, DataDirLayout } from './dataDir.js';

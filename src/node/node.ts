@@ -5,7 +5,7 @@ import type { RootDatabase } from 'lmdb';
 import { validateParams, validateProgram, type TxnOutcome } from '../executor/index.js';
 import { PartitionStore, decodeTuple } from '../partitions/index.js';
 import { ForwardClient, GrpcTransport, sequencerService } from '../rpc/index.js';
-import { Scheduler, type ExecutedTxn } from '../scheduler/index.js';
+import { Scheduler, TxnDedupDefaults, type ExecutedTxn } from '../scheduler/index.js';
 import { LmdbRaftStorage, type RaftDriverStatus } from '../sequencer/raft/index.js';
 import {
   InputLog,
@@ -24,7 +24,6 @@ import {
 } from '../sequencer/index.js';
 import { OrdoError, SqlState, assert } from '../util/index.js';
 import { lockDataDir, openEnvironment, type DataDirLock } from './dataDir.js';
-import { TxnDedupDefaults, TxnDedupWindow } from './txnDedup.js';
 
 /** Membership of a Raft-replicated node (every node holds the whole data set and executes the log). */
 export interface ClusterOptions {
@@ -38,8 +37,6 @@ export interface ClusterOptions {
   readonly electionTicks?: number;
   /** How long a submission may look for a leader that commits it. */
   readonly submitTimeoutMs?: number;
-  /** Transaction ids repeated within this many log positions are not executed again. */
-  readonly dedupWindowPositions?: number;
 }
 
 /** What /health and `ordo cluster status` report about a cluster node. */
@@ -93,8 +90,6 @@ export class OrdoNode {
   private readonly scheduler: Scheduler;
   private readonly sequencer: Sequencer;
   private readonly raft: { readonly sequencer: RaftSequencer; readonly transport: GrpcTransport; readonly forwarder: ForwardClient; readonly options: ClusterOptions } | undefined;
-  /** Cluster nodes only: a retried transaction id must not execute twice (see txnDedup.ts). */
-  private readonly dedup: TxnDedupWindow | undefined;
   private readonly pending = new Map<string, PendingTxn>();
   private closing: Promise<void> | undefined;
 
@@ -108,18 +103,17 @@ export class OrdoNode {
     });
     this.scheduler = new Scheduler(this.store);
     const cluster = options.cluster;
-    if (cluster !== undefined) {
-      this.dedup = new TxnDedupWindow(cluster.dedupWindowPositions ?? TxnDedupDefaults.windowPositions);
-      const applied = this.store.appliedPosition;
-      const from = Math.max(1, applied - (cluster.dedupWindowPositions ?? TxnDedupDefaults.windowPositions) + 1);
-      if (applied <= this.log.lastPosition) for (const entry of this.log.readRange(from, applied)) this.dedup.remember(entry);
-    }
+    // A retried transaction id must not execute twice (scheduler/txnDedup.ts): the window of recent ids
+    // is rebuilt from the log's last positions before anything new is applied.
+    const applied = this.store.appliedPosition;
+    const from = Math.max(1, applied - TxnDedupDefaults.windowPositions + 1);
+    if (applied <= this.log.lastPosition) for (const entry of this.log.readRange(from, applied)) this.scheduler.remember(entry);
     this.recover();
     const sequencerOptions = {
       epochMs: options.epochMs ?? NodeDefaults.epochMs,
       maxBatchTxns: options.maxBatchTxns ?? NodeDefaults.maxBatchTxns,
       maxPendingTxns: options.maxPendingTxns ?? NodeDefaults.maxPendingTxns,
-      onDurable: (entry: LogEntry) => this.deliver(this.applyLogged(entry)),
+      onDurable: (entry: LogEntry) => this.deliver(this.scheduler.applyEntry(entry)),
     };
     if (cluster === undefined) {
       this.raft = undefined;
@@ -173,13 +167,6 @@ export class OrdoNode {
     this.raft = { sequencer: raftSequencer, transport, forwarder, options: cluster };
   }
 
-  /** Applies one logged entry; on a cluster node a repeated transaction id is skipped (an aborted outcome). */
-  private applyLogged(entry: LogEntry): ExecutedTxn[] {
-    if (this.dedup === undefined) return this.scheduler.applyEntry(entry);
-    const { entry: toApply, skipped } = this.dedup.filter(entry);
-    const executed = this.scheduler.applyEntry(toApply);
-    return skipped.length === 0 ? executed : [...executed, ...skipped];
-  }
 
   /** Opens a cluster member (options.cluster required) and starts Raft; it serves once a leader is elected. */
   static async openCluster(options: NodeOptions): Promise<OrdoNode> {
@@ -232,7 +219,7 @@ export class OrdoNode {
     // Verify the whole tail before applying any of it: a corrupt record stops the node with its state
     // exactly as it was, rather than after applying the good records in front of it.
     for (const entry of this.log.readRange(from, to)) void entry;
-    for (const entry of this.log.readRange(from, to)) this.applyLogged(entry);
+    for (const entry of this.log.readRange(from, to)) this.scheduler.applyEntry(entry);
     assert(this.store.appliedPosition === to, 'recovery applied the whole log');
   }
 

@@ -3,3 +3,4 @@ export { LockManager, LockMode } from './lockManager.js';
 export type { LockRequest, LockTarget } from './lockManager.js';
 export { Scheduler } from './scheduler.js';
 export type { ExecutedTxn } from './scheduler.js';
+export { TxnDedupWindow, TxnDedupDefaults } from './txnDedup.js';

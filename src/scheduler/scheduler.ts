@@ -19,6 +19,7 @@ import { CatalogLayout, EMPTY_CATALOG, type Catalog, type CatalogTable, type Con
 import { encodeKey, encodeRange, type Value } from '../partitions/index.js';
 import { OrdoError, SqlState, assert, errorMessage } from '../util/index.js';
 import { LockManager, LockMode, type LockRequest } from './lockManager.js';
+import { TxnDedupWindow } from './txnDedup.js';
 
 export interface ExecutedTxn {
   readonly txnId: string;
@@ -32,6 +33,11 @@ export class Scheduler {
   private readonly store: PartitionStore;
   private readonly locks = new LockManager();
   private nextSeq = 1;
+  /**
+   * Every log is applied with the same duplicate rule (a fixed window, part of the engine's semantics),
+   * so live nodes, restarted nodes and `ordo replay` reach the same state.
+   */
+  private readonly dedup = new TxnDedupWindow();
 
   constructor(store: PartitionStore) {
     this.store = store;
@@ -42,7 +48,22 @@ export class Scheduler {
   }
 
   /** Applies the next committed entry; returns the outcome of each of its transactions, in order. */
+  /** Records an already-applied entry's transaction ids (rebuilding the duplicate window at startup). */
+  remember(entry: LogEntry): void {
+    this.dedup.remember(entry);
+  }
+
+  /**
+   * Applies the next committed entry; returns the outcome of each of its transactions. A transaction id
+   * seen within the duplicate window is not executed again: it gets an aborted outcome (OD001).
+   */
   applyEntry(entry: LogEntry): ExecutedTxn[] {
+    const { entry: toApply, skipped } = this.dedup.filter(entry);
+    const executed = this.applyFiltered(toApply);
+    return skipped.length === 0 ? executed : [...executed, ...skipped];
+  }
+
+  private applyFiltered(entry: LogEntry): ExecutedTxn[] {
     return this.store.applyEntry(entry.position, (writer) => {
       if (entry.kind === 'control') {
         const { control } = entry;

@@ -1,4 +1,4 @@
-// Transaction-id deduplication over a window of log positions, for cluster nodes: a client (or a
+// Transaction-id deduplication over a window of log positions: a client (or a
 // follower forwarding for it) may send the same transaction again after a leader change, and the log
 // may then hold it twice. The second copy must not execute.
 //
@@ -7,7 +7,7 @@
 // [p - windowPositions, p) — or earlier in the same batch. Every appearance counts, skipped or not, so
 // the decision never depends on earlier decisions, and rebuilding needs only the last window of the log.
 
-import type { ExecutedTxn } from '../scheduler/index.js';
+import type { ExecutedTxn } from './scheduler.js';
 import type { LogEntry } from '../sequencer/index.js';
 
 export const TxnDedupDefaults = {
