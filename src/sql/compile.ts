@@ -680,7 +680,9 @@ function columnTypeOf(def: Node): { type: ColumnType; length: number | null; sca
 // ---------------------------------------------------------------------------------------------
 // Statements
 
-const GUARD_ROW = '__guard';
+export const GUARD_ROW = '__guard';
+/** How many statements guardStmts puts at the start of every program. */
+export const GUARD_STATEMENTS = 3;
 
 function guardKey(table: CatalogTable): KeyExpr {
   return { table: CatalogLayout.guardTableId, index: CatalogLayout.guardIndexId, parts: [lit(BigInt(table.id))] };
@@ -807,11 +809,15 @@ function conjuncts(where: unknown): unknown[] {
   return [where];
 }
 
-/** Primary-key parts fixed by `pk = constant` conjuncts, when every pk column is fixed. */
-function pointKey(c: Compiler, table: CatalogTable, where: unknown): Expr[] | null {
+/**
+ * Primary-key parts fixed by `pk = constant` conjuncts, when every pk column is fixed; `exact` when
+ * those conjuncts are the whole WHERE clause.
+ */
+function pointKey(c: Compiler, table: CatalogTable, where: unknown): { parts: Expr[]; exact: boolean } | null {
   if (table.primaryKey.length === 0) return null;
   const parts = new Map<number, Expr>();
-  for (const conj of conjuncts(where)) {
+  const all = conjuncts(where);
+  for (const conj of all) {
     if (!isNode(conj) || conj.type !== 'binary_expr' || conj.operator !== '=') continue;
     for (const [colSide, valSide] of [
       [conj.left, conj.right],
@@ -841,7 +847,8 @@ function pointKey(c: Compiler, table: CatalogTable, where: unknown): Expr[] | nu
     }
   }
   if (parts.size !== table.primaryKey.length) return null;
-  return table.primaryKey.map((i) => parts.get(i) as Expr);
+  // Each part came from its own conjunct (a second conjunct on a fixed column is skipped above).
+  return { parts: table.primaryKey.map((i) => parts.get(i) as Expr), exact: all.length === parts.size };
 }
 
 interface Access {
@@ -849,15 +856,22 @@ interface Access {
   /** Wraps per-row statements into the access (a get + if found, or a scan). */
   readonly wrap: (body: Stmt[]) => Stmt[];
   readonly key: KeyExpr | null;
+  /**
+   * The point key is the whole WHERE clause: a row found at the key satisfies it (the key's values
+   * have the columns' own representation, so equal key bytes are equal values), and re-testing it in
+   * the program would only make every logged program longer.
+   */
+  readonly coversWhere: boolean;
 }
 
 function access(c: Compiler, table: CatalogTable, where: unknown, row: string, limit: Expr | null): Access {
   const point = pointKey(c, table, where);
   if (point !== null) {
-    const key: KeyExpr = { table: table.id, index: 0, parts: point };
+    const key: KeyExpr = { table: table.id, index: 0, parts: point.parts };
     return {
       reads: { points: [guardKey(table), key], ranges: [] },
       key,
+      coversWhere: point.exact,
       wrap: (body) => [{ k: 'get', into: row, key }, { k: 'if', cond: { k: 'found', row }, then: body, else: [] }],
     };
   }
@@ -865,14 +879,16 @@ function access(c: Compiler, table: CatalogTable, where: unknown, row: string, l
   return {
     reads: { points: [guardKey(table)], ranges: [range] },
     key: null,
+    coversWhere: false,
     wrap: (body) => [{ k: 'scan', into: row, range, limit, reverse: false, body }],
   };
 }
 
-function whereFilter(c: Compiler, where: unknown, scope: Scope, body: Stmt[]): Stmt[] {
+function whereFilter(c: Compiler, where: unknown, scope: Scope, body: Stmt[], covered = false): Stmt[] {
   if (!isNode(where)) return body;
+  // Compiled even when covered by the access: that types the parameters exactly as before.
   const cond = c.coerceBool(c.expr(where, scope), 'WHERE');
-  return [{ k: 'if', cond: cond.e, then: body, else: [] }];
+  return covered ? body : [{ k: 'if', cond: cond.e, then: body, else: [] }];
 }
 
 function countSource(c: Compiler, v: unknown): CountSource | null {
@@ -1006,7 +1022,7 @@ function compileSelect(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
     const limitExpr = pushLimit ? limitToExpr(limit, offset) : null;
     const acc = access(c, src.table, ast.where, row, limitExpr);
     reads = acc.reads;
-    body = [...guardStmts(src.table), ...acc.wrap(whereFilter(c, ast.where, scope, [emit]))];
+    body = [...guardStmts(src.table), ...acc.wrap(whereFilter(c, ast.where, scope, [emit], acc.coversWhere))];
   }
   return {
     kind: 'program',
@@ -1301,21 +1317,27 @@ function compileUpdate(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
     assigned.set(i, e.e);
   }
   const stmts: Stmt[] = [];
-  const vars: string[] = [];
-  table.columns.forEach((col, i) => {
-    const v = c.fresh('n');
-    vars.push(v);
+  // The new row: assigned columns through a variable (every SET expression sees the old row, and
+  // the checks test the new value once); unchanged columns straight from the old row, which keeps
+  // the logged program short.
+  const newRow: Expr[] = table.columns.map((_col, i): Expr => {
     const e = assigned.get(i);
-    stmts.push({ k: 'let', name: v, e: e ?? { k: 'col', row, i } });
-    if (e !== undefined) stmts.push(...columnChecks(table, col, { k: 'var', name: v }, false));
+    if (e === undefined) return { k: 'col', row, i };
+    const v = c.fresh('n');
+    stmts.push({ k: 'let', name: v, e });
+    return { k: 'var', name: v };
   });
-  const newRow: Expr[] = vars.map((name) => ({ k: 'var', name }));
+  table.columns.forEach((col, i) => {
+    const v = newRow[i];
+    if (assigned.has(i) && v !== undefined) stmts.push(...columnChecks(table, col, v, false));
+  });
+  const newValues = [...newRow];
   if (table.primaryKey.length === 0) newRow.push({ k: 'col', row, i: table.columns.length }, { k: 'col', row, i: table.columns.length + 1 });
-  const newScope: Scope = { table, tableNames: names, column: (i) => ({ k: 'var', name: vars[i] as string }) };
+  const newScope: Scope = { table, tableNames: names, column: (i) => newValues[i] ?? { k: 'lit', v: null } };
   const ret = returning(c, ast, table, newScope);
   const key = acc.key ?? rowKeyFromRow(table, row);
   stmts.push({ k: 'put', key, row: newRow }, { k: 'emit', values: (ret?.exprs ?? []).map((x) => x.e) });
-  const body = [...guardStmts(table), ...acc.wrap(whereFilter(c, ast.where, scope, stmts))];
+  const body = [...guardStmts(table), ...acc.wrap(whereFilter(c, ast.where, scope, stmts, acc.coversWhere))];
   const writes = acc.key !== null ? { points: [acc.key], ranges: [] } : { points: [], ranges: [tableRange(table)] };
   return { kind: 'program', command: 'UPDATE', program: { reads: acc.reads, writes, body }, readOnly: false, needsTxnId: false, columns: ret?.columns ?? null, post: null };
 }
@@ -1328,7 +1350,7 @@ function compileDelete(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
   const ret = returning(c, ast, table, scope);
   const key = acc.key ?? rowKeyFromRow(table, row);
   const stmts: Stmt[] = [{ k: 'delete', key }, { k: 'emit', values: (ret?.exprs ?? []).map((x) => x.e) }];
-  const body = [...guardStmts(table), ...acc.wrap(whereFilter(c, ast.where, scope, stmts))];
+  const body = [...guardStmts(table), ...acc.wrap(whereFilter(c, ast.where, scope, stmts, acc.coversWhere))];
   const writes = acc.key !== null ? { points: [acc.key], ranges: [] } : { points: [], ranges: [tableRange(table)] };
   return { kind: 'program', command: 'DELETE', program: { reads: acc.reads, writes, body }, readOnly: false, needsTxnId: false, columns: ret?.columns ?? null, post: null };
 }

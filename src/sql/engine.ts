@@ -3,12 +3,12 @@
 
 import { randomUUID } from 'node:crypto';
 import nodeSqlParser from 'node-sql-parser/build/postgresql.js';
-import { compareValues, type Expr, type Program, type Stmt } from '../executor/index.js';
+import { compareValues, evaluateKeySets, executeProgram, type Expr, type Program, type Stmt } from '../executor/index.js';
 import type { OrdoNode, TxnResult } from '../node/index.js';
 import { TxnKind, type Catalog } from '../sequencer/index.js';
 import type { Value } from '../partitions/index.js';
 import { OrdoError, SqlState, errorMessage } from '../util/index.js';
-import { compileStatement, mapProgram, unsupported, type Aggregate, type CountSource, type Plan, type ProgramPlan, type ResultColumn } from './compile.js';
+import { GUARD_ROW, GUARD_STATEMENTS, compileStatement, mapProgram, unsupported, type Aggregate, type CountSource, type Plan, type ProgramPlan, type ResultColumn } from './compile.js';
 import type { SplitStatement } from './normalize.js';
 import { SqlStateX, decimalToScaled, pow10, scaledToDecimal, typeClass, valueFromText, valueFromWire, type SqlType } from './types.js';
 
@@ -25,6 +25,11 @@ const DETAIL_SUFFIX = /: (Key \(.*\)=\(.*\) is duplicated\.)$/s;
 
 export const EngineDefaults = {
   planCacheEntries: 2_000,
+  /**
+   * How long a read waits for the local store to apply the log up to its read index before failing
+   * (on one node entries are applied as they become durable, so the wait is a few microtasks).
+   */
+  readIndexWaitMs: 10_000,
 } as const;
 
 /** One statement's result, ready for the wire. Row values are what the wire layer's encodeCell takes. */
@@ -82,22 +87,60 @@ class Lru<K, V> {
 export interface EngineStats {
   parses: number;
   planCacheHits: number;
+  /** Read-only transactions served from the local store at a read index, without a log entry. */
+  localReads: number;
 }
 
 export class SqlEngine {
   private readonly parser = new Parser();
   private readonly plans: Lru<string, Plan>;
   private cachedCatalog: { version: number; catalog: Catalog } | null = null;
-  readonly stats: EngineStats = { parses: 0, planCacheHits: 0 };
+  readonly stats: EngineStats = { parses: 0, planCacheHits: 0, localReads: 0 };
   /** Prefix of transaction ids: unique per engine instance, so ids never repeat across restarts. */
   private readonly idPrefix = randomUUID();
   private idCounter = 0;
+  /** Combined programs of multi-statement transactions, by their plans' identities (see combinedProgram). */
+  private readonly combined: Lru<string, Program>;
+  private readonly programIds = new WeakMap<Program, number>();
+  private nextProgramId = 0;
+  /** Read-only transactions run at a local read index (runRead) rather than through the log. */
+  private readonly localReads: boolean;
 
   constructor(
     readonly node: OrdoNode,
     options: { planCacheEntries?: number } = {},
   ) {
     this.plans = new Lru(options.planCacheEntries ?? EngineDefaults.planCacheEntries);
+    this.combined = new Lru(options.planCacheEntries ?? EngineDefaults.planCacheEntries);
+    // Only a node that is alone knows the commit index from its own durable log. A Raft member would
+    // first have to learn the leader's commit index (Raft's ReadIndex); until the sequencer offers
+    // that, its reads go through the log, which keeps them linearizable. (Probed structurally: the
+    // cluster API is new and optional.)
+    const clustered = (node as { clusterStatus?: () => unknown }).clusterStatus;
+    this.localReads = typeof clustered !== 'function' || clustered.call(node) === undefined;
+  }
+
+  /**
+   * combineProgram, cached: a compound statement (pgbench's one-shot script, an ORM's batch) arrives
+   * with the same plans every time, and re-mapping them cost more than executing the result.
+   */
+  combinedProgram(plans: readonly ProgramPlan[]): Program {
+    const ids = plans.map((p) => {
+      let id = this.programIds.get(p.program);
+      if (id === undefined) {
+        id = this.nextProgramId++;
+        this.programIds.set(p.program, id);
+      }
+      // The parameter count is part of the shape: one program never appears with two counts, but a key must not rely on it.
+      return `${id}:${p.params.length}:${p.needsTxnId ? 1 : 0}`;
+    });
+    const key = ids.join(',');
+    let program = this.combined.get(key);
+    if (program === undefined) {
+      program = combineProgram(plans);
+      this.combined.set(key, program);
+    }
+    return program;
   }
 
   catalog(): { version: number; catalog: Catalog } {
@@ -201,19 +244,21 @@ export class SqlEngine {
    * BEGIN…COMMIT block / multi-statement message), and returns each statement's result.
    */
   async runTransaction(items: readonly { plan: ProgramPlan; params: readonly Value[]; sql: string }[], user: string): Promise<StatementResult[]> {
+    if (this.localReads && items.every((i) => i.plan.readOnly)) return this.runRead(items);
     const txnId = this.nextTxnId();
     const sql = items.map((i) => i.sql).join('; ');
     let program: Program;
     let params: Value[];
-    const readOnly = items.every((i) => i.plan.readOnly);
     const single = items.length === 1 ? items[0] : undefined;
     if (single !== undefined) {
       program = single.plan.program;
       params = [...single.params];
       if (single.plan.needsTxnId) params.push(txnId);
     } else {
-      ({ program, params } = combine(items, txnId));
+      program = this.combinedProgram(items.map((i) => i.plan));
+      params = combineParams(items, txnId);
     }
+    const readOnly = items.every((i) => i.plan.readOnly);
     const result: TxnResult = await this.node.submit({ txnId, user, kind: readOnly ? TxnKind.readOnly : TxnKind.readWrite, program, params, sql });
     if (result.status === 'aborted') throw new OrdoError(result.code, result.message);
     const perStatement: (readonly Value[])[][] = items.map(() => []);
@@ -225,6 +270,44 @@ export class SqlEngine {
       }
     }
     return items.map((item, i) => finish(item.plan, item.params, perStatement[i] ?? [], result.position));
+  }
+
+  /**
+   * Runs read-only statements without a log round trip (DESIGN.md §2, read index): the durable log
+   * position when the read arrives is its read index; once the local store has applied the log that
+   * far, the programs run against it with the scheduler's pure evaluator. Every write acknowledged
+   * before the read arrived is at or below that index, so the read sees it: linearizable. All items
+   * run synchronously, with nothing applied in between, so a multi-statement read sees one state.
+   */
+  private async runRead(items: readonly { plan: ProgramPlan; params: readonly Value[] }[]): Promise<StatementResult[]> {
+    const readIndex = this.node.lastLogPosition;
+    if (this.node.appliedPosition < readIndex) await this.waitApplied(readIndex);
+    this.stats.localReads++;
+    const store = this.node.partitionStore;
+    const ctx = { position: this.node.appliedPosition + 1, timestampMs: Date.now(), txnIndex: 0 };
+    const results: StatementResult[] = [];
+    for (const item of items) {
+      const params = item.plan.needsTxnId ? [...item.params, this.nextTxnId()] : item.params;
+      const outcome = executeProgram(item.plan.program, params, evaluateKeySets(item.plan.program, params), ctx, store);
+      if (outcome.status === 'aborted') throw new OrdoError(outcome.code, outcome.message);
+      // A read-only plan never writes; the scheduler would abort one that did, and so does this.
+      if (outcome.writes.length > 0) throw new OrdoError(SqlState.invalidTransactionState, 'a read-only transaction wrote');
+      results.push(finish(item.plan, item.params, outcome.rows, ctx.position));
+    }
+    return results;
+  }
+
+  /** Resolves once the local store has applied the log up to `position`. */
+  private async waitApplied(position: number): Promise<void> {
+    const deadline = performance.now() + EngineDefaults.readIndexWaitMs;
+    // Entries are applied a few microtasks after they become durable: yield to the event loop, then
+    // back off to a millisecond so a stuck apply does not spin the CPU.
+    for (let spins = 0; this.node.appliedPosition < position; spins++) {
+      if (performance.now() > deadline) {
+        throw new OrdoError(SqlState.internalError, `the local store did not apply log position ${position} within ${EngineDefaults.readIndexWaitMs} ms`);
+      }
+      await new Promise<void>((resolve) => (spins < 10 ? setImmediate(resolve) : setTimeout(resolve, 1)));
+    }
   }
 }
 
@@ -250,17 +333,36 @@ function checkExactNumeric(text: string, scale: number): void {
 
 /** Renames every statement's variables, offsets its parameters, and tags its emitted rows with its index. */
 export function combine(items: readonly { plan: ProgramPlan; params: readonly Value[] }[], txnId: string): { program: Program; params: Value[] } {
+  return { program: combineProgram(items.map((i) => i.plan)), params: combineParams(items, txnId) };
+}
+
+/** The parameters of combineProgram(plans): each statement's own, then its hidden-row-id prefix if it needs one. */
+export function combineParams(items: readonly { plan: ProgramPlan; params: readonly Value[] }[], txnId: string): Value[] {
   const params: Value[] = [];
-  const reads: { points: Program['reads']['points'][number][]; ranges: Program['reads']['ranges'][number][] } = { points: [], ranges: [] };
-  const writes: typeof reads = { points: [], ranges: [] };
-  const body: Stmt[] = [];
   items.forEach((item, idx) => {
-    const offset = params.length;
+    // combineProgram offsets by the plans' slot counts: a statement bound to more or fewer values would shift the rest.
+    if (item.params.length !== item.plan.params.length) {
+      throw new OrdoError(SqlState.internalError, `statement ${idx + 1} has ${item.params.length} parameters for ${item.plan.params.length} slots`);
+    }
     params.push(...item.params);
     // Hidden row ids are [txnId, rowNo]: a statement-specific id keeps two INSERTs of one block apart.
     if (item.plan.needsTxnId) params.push(`${txnId}.${idx}`);
-    const shift = (e: Expr): Expr => (e.k === 'param' ? { k: 'param', i: e.i + offset } : e);
-    const p = mapProgram(item.plan.program, shift, (n) => `s${idx}_${n}`);
+  });
+  return params;
+}
+
+/** The program of combine(): depends on the plans only, so the engine caches it per plan sequence. */
+export function combineProgram(plans: readonly ProgramPlan[]): Program {
+  let offset = 0;
+  const reads: { points: Program['reads']['points'][number][]; ranges: Program['reads']['ranges'][number][] } = { points: [], ranges: [] };
+  const writes: typeof reads = { points: [], ranges: [] };
+  const body: Stmt[] = [];
+  const guarded = new Set<string>();
+  plans.forEach((plan, idx) => {
+    const base = offset;
+    offset += plan.params.length + (plan.needsTxnId ? 1 : 0);
+    const shift = (e: Expr): Expr => (e.k === 'param' ? { k: 'param', i: e.i + base } : e);
+    const p = mapProgram(plan.program, shift, (n) => `s${idx}_${n}`);
     reads.points.push(...p.reads.points);
     reads.ranges.push(...p.reads.ranges);
     writes.points.push(...p.writes.points);
@@ -277,9 +379,28 @@ export function combine(items: readonly { plan: ProgramPlan; params: readonly Va
           return s;
       }
     };
-    body.push(...p.body.map(tag));
+    // A table's guard row cannot change inside a transaction (DDL is a control entry of its own), so
+    // a later statement's identical guard check would only lengthen the logged program.
+    const guard = guardSignature(plan.program);
+    const skip = guard !== null && guarded.has(guard.signature) ? guard.length : 0;
+    if (guard !== null) guarded.add(guard.signature);
+    body.push(...p.body.slice(skip).map(tag));
   });
-  return { program: { reads, writes, body }, params };
+  return { reads, writes, body };
+}
+
+const guardSignatures = new WeakMap<Program, { signature: string; length: number } | null>();
+
+/** The guard check a compiled program starts with (compile.ts guardStmts), as a comparable string. */
+function guardSignature(program: Program): { signature: string; length: number } | null {
+  let g = guardSignatures.get(program);
+  if (g === undefined) {
+    const first = program.body[0];
+    const length = GUARD_STATEMENTS;
+    g = first?.k === 'get' && first.into === GUARD_ROW && program.body.length >= length ? { signature: JSON.stringify(program.body.slice(0, length), (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)), length } : null;
+    guardSignatures.set(program, g);
+  }
+  return g;
 }
 
 function countValue(src: CountSource | null, params: readonly Value[]): number | null {

@@ -7,12 +7,12 @@
 // `UPDATE t SET n = n + 1` adds to the value at the commit position, not to the value seen. Any
 // failed check aborts the whole program with 40001: the transaction has no effect.
 
-import { evaluateKeySets, executeProgram, type Expr, type KeyExpr, type Program, type RangeExpr, type ReadView, type Stmt } from '../executor/index.js';
+import { ProgramLimits, evaluateKeySets, executeProgram, type Expr, type KeyExpr, type Program, type RangeExpr, type ReadView, type Stmt } from '../executor/index.js';
 import { decodeTuple, type KeyRange, type StoredRow, type Value } from '../partitions/index.js';
 import { TxnKind } from '../sequencer/index.js';
 import { OrdoError, SqlState } from '../util/index.js';
-import { rowKeyFromRow, type ProgramPlan } from './compile.js';
-import { combine, finish, type SqlEngine, type StatementResult } from './engine.js';
+import { mapProgram, rowKeyFromRow, type ProgramPlan } from './compile.js';
+import { combineParams, finish, type SqlEngine, type StatementResult } from './engine.js';
 
 export const InteractiveLimits = {
   /** Write statements one transaction may buffer; each is re-executed at COMMIT. */
@@ -111,18 +111,38 @@ export class InteractiveTxn {
   /** Submits the validation and the buffered writes as one transaction; throws 40001 on a conflict. */
   async commit(user: string): Promise<void> {
     if (this.writes.length === 0 && this.observed.size === 0 && this.observedRanges.length === 0) return;
-    const validation: Stmt[] = [];
-    const points: KeyExpr[] = [];
-    const ranges: RangeExpr[] = [];
-    const conflict: Stmt = { k: 'abort', code: SqlState.serializationFailure, message: { k: 'lit', v: SERIALIZATION_MESSAGE } };
+    const txnId = this.engine.nextTxnId();
+    const items = this.writes.map((w) => ({ plan: countedPlan(w.plan, w.count), params: w.params }));
+    const combined = items.length === 0 ? EMPTY_PROGRAM : this.engine.combinedProgram(items.map((i) => i.plan));
+    const params = combineParams(items, txnId);
+    // The observed keys and their versions are parameters after the writes' own, so transactions of
+    // one shape (pgbench's: one observed row, four writes) share one program object: the log encodes
+    // it once per batch and the sequencer's per-program caches hit.
+    const base = params.length;
+    const shape: string[] = [];
     for (const [id, key] of this.observed) {
       const parts = decodeTuple(key);
-      const keyExpr: KeyExpr = { table: Number(parts[0]), index: Number(parts[1]), parts: parts.slice(2).map((v) => ({ k: 'lit', v })) };
-      points.push(keyExpr);
+      shape.push(`${String(parts[0])}.${String(parts[1])}.${parts.length - 2}`);
+      params.push(...parts.slice(2));
       const seen = this.firstSeen.get(id) ?? null;
-      const version: Expr = { k: 'call', fn: 'coalesce', args: [{ k: 'version', key: keyExpr }, { k: 'lit', v: -1n }] };
-      validation.push({ k: 'if', cond: { k: 'bin', op: '<>', a: version, b: { k: 'lit', v: seen === null ? -1n : BigInt(seen) } }, then: [conflict], else: [] });
+      params.push(seen === null ? -1n : BigInt(seen));
     }
+    let program = this.observedRanges.length === 0 ? cachedCommitProgram(combined, base, shape) : this.rangeCommitProgram(combined, base, shape);
+    if (params.length > ProgramLimits.maxParams) {
+      // Too many observed keys for parameters: write their values into this one program instead.
+      const values = params.splice(base);
+      program = mapProgram(program, (e) => (e.k === 'param' && e.i >= base ? { k: 'lit', v: values[e.i - base] ?? null } : e), (n) => n);
+    }
+    const sql = ['BEGIN', ...this.writes.map((w) => w.sql), 'COMMIT'].join('; ');
+    const result = await this.engine.node.submit({ txnId, user, kind: this.writes.length === 0 ? TxnKind.readOnly : TxnKind.readWrite, program, params, sql });
+    if (result.status === 'aborted') throw new OrdoError(result.code, result.message);
+  }
+
+  /** A COMMIT program that also validates observed ranges: they carry bound literals, so it is built each time. */
+  private rangeCommitProgram(combined: Program, base: number, shape: readonly string[]): Program {
+    const keys = commitProgram(combined, base, shape);
+    const validation: Stmt[] = [];
+    const ranges: RangeExpr[] = [];
     const { catalog } = this.engine.catalog();
     this.observedRanges.forEach((o, j) => {
       const table = catalog.tables.find((t) => t.id === o.range.table);
@@ -136,22 +156,18 @@ export class InteractiveTxn {
           range: o.range,
           limit: null,
           reverse: false,
-          body: [{ k: 'if', cond: { k: 'bin', op: '>', a: { k: 'version', key: rowKeyFromRow(table, into) }, b: { k: 'lit', v: BigInt(this.startPosition) } }, then: [conflict], else: [] }],
+          body: [{ k: 'if', cond: { k: 'bin', op: '>', a: { k: 'version', key: rowKeyFromRow(table, into) }, b: { k: 'lit', v: BigInt(this.startPosition) } }, then: [CONFLICT], else: [] }],
         },
-        { k: 'if', cond: { k: 'bin', op: '<>', a: { k: 'count', scan: into }, b: { k: 'lit', v: BigInt(o.count) } }, then: [conflict], else: [] },
+        { k: 'if', cond: { k: 'bin', op: '<>', a: { k: 'count', scan: into }, b: { k: 'lit', v: BigInt(o.count) } }, then: [CONFLICT], else: [] },
       );
     });
-    const txnId = this.engine.nextTxnId();
-    const items = this.writes.map((w) => ({ plan: { ...w.plan, program: countedProgram(w.plan.program, w.count) }, params: w.params }));
-    const combined = items.length === 0 ? { program: { reads: { points: [], ranges: [] }, writes: { points: [], ranges: [] }, body: [] } as Program, params: [] } : combine(items, txnId);
-    const program: Program = {
-      reads: { points: [...points, ...combined.program.reads.points], ranges: [...ranges, ...combined.program.reads.ranges] },
-      writes: combined.program.writes,
-      body: [...validation, ...combined.program.body],
+    // Key checks first, then ranges, then the writes: the order the checks had before they were cached.
+    const keyChecks = keys.body.slice(0, shape.length);
+    return {
+      reads: { points: keys.reads.points, ranges: [...ranges, ...keys.reads.ranges] },
+      writes: keys.writes,
+      body: [...keyChecks, ...validation, ...keys.body.slice(shape.length)],
     };
-    const sql = ['BEGIN', ...this.writes.map((w) => w.sql), 'COMMIT'].join('; ');
-    const result = await this.engine.node.submit({ txnId, user, kind: this.writes.length === 0 ? TxnKind.readOnly : TxnKind.readWrite, program, params: combined.params, sql });
-    if (result.status === 'aborted') throw new OrdoError(result.code, result.message);
   }
 
   /** The committed state with this transaction's writes laid over it; records every key it reads. */
@@ -212,6 +228,73 @@ export class InteractiveTxn {
       },
     };
   }
+}
+
+const CONFLICT: Stmt = { k: 'abort', code: SqlState.serializationFailure, message: { k: 'lit', v: SERIALIZATION_MESSAGE } };
+
+const EMPTY_PROGRAM: Program = { reads: { points: [], ranges: [] }, writes: { points: [], ranges: [] }, body: [] };
+
+/** COMMIT programs by combined write program, then by the observed keys' shape (see commitProgram). */
+const commitPrograms = new WeakMap<Program, Map<string, Program>>();
+/** Shapes kept per combined program: a few per workload; past this they are built each time. */
+const MAX_SHAPES_PER_PROGRAM = 64;
+
+function cachedCommitProgram(combined: Program, base: number, shape: readonly string[]): Program {
+  let byShape = commitPrograms.get(combined);
+  if (byShape === undefined) {
+    byShape = new Map();
+    commitPrograms.set(combined, byShape);
+  }
+  const key = `${base}|${shape.join(',')}`;
+  let program = byShape.get(key);
+  if (program === undefined) {
+    program = commitProgram(combined, base, shape);
+    if (byShape.size < MAX_SHAPES_PER_PROGRAM) byShape.set(key, program);
+  }
+  return program;
+}
+
+/**
+ * The COMMIT program for `combined` (the buffered writes, parameters from 0) and observed keys of
+ * `shape` ("table.index.parts" each): per key, its parts then the version first seen (-1: absent) are
+ * parameters from `base` on; `if coalesce(version(key), -1) <> seen then abort 40001`, then the writes.
+ */
+function commitProgram(combined: Program, base: number, shape: readonly string[]): Program {
+  const points: KeyExpr[] = [];
+  const validation: Stmt[] = [];
+  let next = base;
+  for (const s of shape) {
+    const [table, index, n] = s.split('.').map(Number) as [number, number, number];
+    const keyExpr: KeyExpr = { table, index, parts: Array.from({ length: n }, (): Expr => ({ k: 'param', i: next++ })) };
+    points.push(keyExpr);
+    const version: Expr = { k: 'call', fn: 'coalesce', args: [{ k: 'version', key: keyExpr }, { k: 'lit', v: -1n }] };
+    validation.push({ k: 'if', cond: { k: 'bin', op: '<>', a: version, b: { k: 'param', i: next++ } }, then: [CONFLICT], else: [] });
+  }
+  return {
+    reads: { points: [...points, ...combined.reads.points], ranges: combined.reads.ranges },
+    writes: combined.writes,
+    body: [...validation, ...combined.body],
+  };
+}
+
+/** countedProgram's plans by plan and count: one object per shape, so the engine's combined-program cache hits. */
+const countedPlans = new WeakMap<ProgramPlan, Map<number, ProgramPlan>>();
+/** Counts past this are rare (one statement touching many rows) and not worth keeping. */
+const MAX_CACHED_COUNT = 16;
+
+function countedPlan(plan: ProgramPlan, count: number): ProgramPlan {
+  if (count > MAX_CACHED_COUNT) return { ...plan, program: countedProgram(plan.program, count) };
+  let byCount = countedPlans.get(plan);
+  if (byCount === undefined) {
+    byCount = new Map();
+    countedPlans.set(plan, byCount);
+  }
+  let counted = byCount.get(count);
+  if (counted === undefined) {
+    counted = { ...plan, program: countedProgram(plan.program, count) };
+    byCount.set(count, counted);
+  }
+  return counted;
 }
 
 /** A program that aborts with 40001 unless it emits exactly `count` rows (the count the client was told). */

@@ -36,6 +36,8 @@ export const SessionLimits = {
   maxQueuedMessages: 1_000,
   maxPreparedStatements: 10_000,
   maxPortals: 1_000,
+  /** Output waiting for a Sync is written once it grows past this, so a long pipeline stays bounded. */
+  maxUnsentBytes: 64 * 1024,
 } as const;
 
 /** Settings a client sees at startup and may SET; those marked `report` are re-sent on change. */
@@ -166,7 +168,11 @@ export class Session {
           if (m.kind !== FrontendKind.query && m.kind !== FrontendKind.sync) this.skipUntilSync = true;
         }
         if (this.queue.length < SessionLimits.maxQueuedMessages / 2 && this.socket.isPaused()) this.socket.resume();
-        if (this.out.byteLength > 0 && !this.closed) this.socket.write(this.out.flush());
+        // One socket write per Query or Sync rather than per message: Parse/Bind/Describe/Execute/Sync
+        // in one packet get one answer packet. Output is also written whenever nothing else is queued
+        // (a Flush, or a client waiting on a message without Sync), so nothing is held back.
+        const boundary = m.kind === FrontendKind.query || m.kind === FrontendKind.sync || m.kind === FrontendKind.flush || this.queue.length === 0;
+        if (this.out.byteLength > 0 && !this.closed && (boundary || this.out.byteLength >= SessionLimits.maxUnsentBytes)) this.socket.write(this.out.flush());
       }
     } finally {
       this.running = false;
@@ -660,11 +666,14 @@ export class Session {
     const st = this.statements.get(m.statement);
     if (st === undefined) throw new OrdoError('26000', `prepared statement "${m.statement}" does not exist`);
     const prepared = this.current(st);
-    const slots = prepared?.plan.kind === 'program' ? prepared.plan.params : [];
+    const allSlots = prepared?.plan.kind === 'program' ? prepared.plan.params : [];
+    // Literals the normalizer lifted out of the statement's text (it does so only when the text has no
+    // $n) are plan slots too, but the client knows nothing of them: they take the text's own values.
+    const slots = allSlots.filter((s) => s.literal === null);
     if (m.params.length !== slots.length) {
       throw new OrdoError('08P01', `bind message supplies ${m.params.length} parameters, but prepared statement "${m.statement}" requires ${slots.length}`);
     }
-    const params = m.params.map((bytes, i) => {
+    const clientParams = m.params.map((bytes, i) => {
       const slot = slots[i];
       const fmt = formatCodeAt(m.paramFormats, i, m.params.length);
       if (slot === undefined) return null;
@@ -674,6 +683,11 @@ export class Session {
       const oid = slot.type === null ? 0 : pgType(slot.type).oid;
       return bindWire(slot.type, decodeParam(oid, fmt, bytes), slot.exact);
     });
+    let next = 0;
+    // The plan is shared by every text of this shape: the values come from this statement's own literals.
+    const literals = prepared?.statement.literals ?? [];
+    const params =
+      slots.length === allSlots.length ? clientParams : allSlots.map((s, i) => (s.literal === null ? (clientParams[next++] ?? null) : bindText(s.type, literals[i]?.text ?? '', s.exact)));
     if (m.portal !== '' && this.portals.has(m.portal)) throw new OrdoError('42P03', `cursor "${m.portal}" already exists`);
     if (this.portals.size >= SessionLimits.maxPortals) throw new OrdoError('54000', `more than ${SessionLimits.maxPortals} portals`);
     // Validate the result formats now, as PostgreSQL does at Bind.
@@ -688,7 +702,7 @@ export class Session {
       if (st === undefined) throw new OrdoError('26000', `prepared statement "${name}" does not exist`);
       const prepared = this.current(st);
       const plan = prepared?.plan;
-      this.out.parameterDescription(plan?.kind === 'program' ? plan.params.map((s) => (s.type === null ? 25 : pgType(s.type).oid)) : []);
+      this.out.parameterDescription(plan?.kind === 'program' ? plan.params.filter((s) => s.literal === null).map((s) => (s.type === null ? 25 : pgType(s.type).oid)) : []);
       const columns = plan?.kind === 'program' ? plan.columns : st.utility && st.split?.firstWord === 'SHOW' ? showColumns(st.split) : null;
       if (columns === null) this.out.noData();
       else this.out.rowDescription(fieldsOf(columns, []));
