@@ -20,6 +20,24 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 
 const run = promisify(execFile);
+
+const USAGE = `usage: node dist/bench/pgbench.js [flags]
+
+Runs pgbench's workloads (one-shot tpcb-like, interactive tpcb-like, single-statement update,
+select-only; scale 1) against a fresh OrdoDB (ordo start) and, when one is reachable, a local
+PostgreSQL, and prints JSON with tps and the ratio OrdoDB / PostgreSQL.
+
+flags:
+  --seconds N          seconds per run (default 10)
+  --only a,b           run only these workloads
+  --repeat N           run each workload N times on a fresh database and report the median (default 1)
+  --cpu-prof DIR       profile ordo start with node --cpu-prof into DIR
+  --no-postgres        do not look for a local PostgreSQL
+  --ordo-args "…"      extra flags for ordo start (e.g. "--epoch-ms 1")
+  --pg-host H          PostgreSQL host (default $PGHOST or 127.0.0.1)
+  --pg-port P          PostgreSQL port (default $PGPORT or 5432)
+  --pg-user U          PostgreSQL user (default $PGUSER or postgres)
+  --help               print this help and exit`;
 const PGBENCH = '/usr/bin/pgbench';
 const PSQL = '/usr/bin/psql';
 
@@ -163,8 +181,13 @@ async function main(): Promise<void> {
       'pg-host': { type: 'string', default: process.env.PGHOST ?? '127.0.0.1' },
       'pg-port': { type: 'string', default: process.env.PGPORT ?? '5432' },
       'pg-user': { type: 'string', default: process.env.PGUSER ?? 'postgres' },
+      help: { type: 'boolean', default: false },
     },
   });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
   const seconds = Number(values.seconds);
   if (!Number.isInteger(seconds) || seconds <= 0) throw new Error('--seconds must be a positive integer');
   const repeat = Number(values.repeat);
