@@ -10,6 +10,9 @@
 // A full scan is verifyAll(), for the replay tool.
 
 import type { Database, RootDatabase } from 'lmdb';
+import { assert } from '../util/index.js';
+import { LogCorruptionError, decodeLogEntry, encodeForAppend } from './logCodec.js';
+import type { LogEntry, LogEntryBody } from './types.js';
 
 /** lmdb-js's `sync`, missing from its type declarations: mdb_env_sync(force) on a worker thread. */
 interface SyncableRoot {
@@ -19,10 +22,6 @@ interface SyncableRoot {
 function isSyncable(root: RootDatabase): root is RootDatabase & SyncableRoot {
   return typeof (root as Partial<SyncableRoot>).sync === 'function';
 }
-import { assert, errorMessage } from '../util/index.js';
-import { EntryRejectedError } from './types.js';
-import { LogCorruptionError, decodeLogEntry, encodeLogEntry } from './logCodec.js';
-import type { LogEntry, LogEntryBody } from './types.js';
 
 export const LOG_DB_NAME = 'log';
 
@@ -108,9 +107,9 @@ export class InputLog {
     let bytes: Buffer;
     try {
       // Encoding failures (a malformed entry) are the caller's and consume no position.
-      bytes = encodeLogEntry({ ...body, position });
+      bytes = encodeForAppend(body, position);
     } catch (err) {
-      return Promise.reject(new EntryRejectedError(`the log cannot record this entry: ${errorMessage(err)}`, { cause: err }));
+      return Promise.reject(err);
     }
     const key = logPositionKey(position);
     try {

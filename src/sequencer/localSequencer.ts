@@ -4,6 +4,7 @@
 // meaning (synced on a majority instead of on this disk).
 
 import { OrdoError, assert } from '../util/index.js';
+import { EpochBatcher } from './epochBatcher.js';
 import { EntryRejectedError, type ControlEntry, type LogEntry, type LogEntryBody, type TxnRequest } from './types.js';
 
 /** Where closed batches go: the input log, or (for executor-only benchmarks) nowhere durable. */
@@ -55,13 +56,9 @@ export class LocalSequencer implements Sequencer {
   private readonly log: LogSink;
   private readonly options: LocalSequencerOptions;
   private readonly nowMs: () => number;
-  private open: TxnRequest[] = [];
-  private openWaiters: Waiter[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private readonly batcher: EpochBatcher<Waiter & { readonly txn: TxnRequest }>;
   private epoch = 0;
   private lastTimestampMs = 0;
-  /** Monotonic time the last batch closed (performance.now()), for periodic epochs. */
-  private lastCloseMs = -Infinity;
   private pending = 0;
   /** Orders hand-offs: each append's delivery waits for the one before it. */
   private tail: Promise<void> = Promise.resolve();
@@ -73,6 +70,7 @@ export class LocalSequencer implements Sequencer {
     this.log = log;
     this.options = options;
     this.nowMs = options.nowMs ?? Date.now;
+    this.batcher = new EpochBatcher(options.epochMs, options.maxBatchTxns, (items) => this.closeBatch(items));
   }
 
   get pendingCount(): number {
@@ -88,29 +86,21 @@ export class LocalSequencer implements Sequencer {
       );
     }
     return new Promise<number>((resolve, reject) => {
-      this.open.push(txn);
-      this.openWaiters.push({ resolve, reject });
       this.pending++;
-      if (this.open.length >= this.options.maxBatchTxns) this.closeBatch();
-      else if (this.timer === undefined) {
-        // Epochs are periodic: a batch closes one epoch after the previous one closed, not one epoch
-        // after its first transaction arrived, so time spent executing counts toward the next epoch.
-        const waitMs = Math.max(0, this.lastCloseMs + this.options.epochMs - performance.now());
-        this.timer = setTimeout(() => this.closeBatch(), waitMs);
-      }
+      this.batcher.add({ txn, resolve, reject });
     });
   }
 
   submitControl(control: ControlEntry): Promise<number> {
     const refusal = this.refusal();
     if (refusal !== undefined) return Promise.reject(refusal);
-    this.closeBatch();
+    this.batcher.close();
     return this.appendInOrder({ kind: 'control', timestampMs: this.nextTimestamp(), control }, []);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.closeBatch();
+    this.batcher.close();
     this.closed = true;
     await this.tail;
   }
@@ -127,19 +117,10 @@ export class LocalSequencer implements Sequencer {
     return this.lastTimestampMs;
   }
 
-  private closeBatch(): void {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    if (this.open.length === 0) return;
-    this.lastCloseMs = performance.now();
-    const txns = this.open;
-    const waiters = this.openWaiters;
-    this.open = [];
-    this.openWaiters = [];
+  private closeBatch(items: readonly (Waiter & { readonly txn: TxnRequest })[]): void {
     this.epoch++;
-    void this.appendInOrder({ kind: 'batch', batch: { epoch: this.epoch, timestampMs: this.nextTimestamp(), txns } }, waiters).catch(
+    const txns = items.map((i) => i.txn);
+    void this.appendInOrder({ kind: 'batch', batch: { epoch: this.epoch, timestampMs: this.nextTimestamp(), txns } }, items).catch(
       () => undefined, // each waiter has been told already
     );
   }

@@ -30,8 +30,8 @@ import type { BinaryOp, Expr, FunctionName, KeyExpr, KeySetExpr, Program, RangeE
 import { decodeTuple, encodeTuple } from '../partitions/index.js';
 import type { Value } from '../partitions/index.js';
 import { OrdoError, SqlState, crc32, errorMessage, repoRoot } from '../util/index.js';
-import { ColumnTypes } from './types.js';
-import type { Batch, ColumnDef, ColumnDefault, ColumnType, ControlEntry, LogEntry, TxnKind, TxnRequest } from './types.js';
+import { ColumnTypes, EntryRejectedError } from './types.js';
+import type { Batch, ColumnDef, ColumnDefault, ColumnType, ControlEntry, LogEntry, LogEntryBody, TxnKind, TxnRequest } from './types.js';
 
 /** A stored log record is damaged or unreadable; `position` is the log position it was read at. */
 export class LogCorruptionError extends OrdoError {
@@ -666,6 +666,18 @@ export function encodeLogEntry(entry: LogEntry): Buffer {
  * Encodes an entry with an older writer schema version. For tests of schema resolution and for tools;
  * fields the older version lacks are dropped.
  */
+/**
+ * Encodes an entry body for appending at `position` (0 while its position is not known yet). An entry
+ * that cannot be encoded is the submitter's fault, not the log's: EntryRejectedError.
+ */
+export function encodeForAppend(body: LogEntryBody, position: number): Buffer {
+  try {
+    return encodeLogEntry({ ...body, position });
+  } catch (err) {
+    throw new EntryRejectedError(`the log cannot record this entry: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
 export function encodeLogEntryWithSchema(entry: LogEntry, version: number): Buffer {
   const schema = loadRegistry().byVersion.get(version);
   if (schema === undefined) throw new RangeError(`no input log schema version ${version}`);

@@ -16,7 +16,7 @@
 import { OrdoError, assert } from '../util/index.js';
 import type { InputLog } from './inputLog.js';
 import type { Sequencer } from './localSequencer.js';
-import { decodeLogEntry, encodeLogEntry } from './logCodec.js';
+import { decodeLogEntry, encodeForAppend } from './logCodec.js';
 import {
   EntryType,
   NO_NODE,
@@ -30,7 +30,8 @@ import {
   type RaftDriverStatus,
   type RaftTransport,
 } from './raft/index.js';
-import { EntryRejectedError, type ControlEntry, type LogEntry, type LogEntryBody, type TxnRequest } from './types.js';
+import { EpochBatcher } from './epochBatcher.js';
+import type { ControlEntry, LogEntry, LogEntryBody, TxnRequest } from './types.js';
 
 export const RaftSequencerDefaults = {
   /** How long a submission keeps looking for a leader that commits it before it fails with 40001. */
@@ -108,9 +109,7 @@ export class RaftSequencer implements Sequencer {
   private readonly log: InputLog;
   private readonly nowMs: () => number;
   private readonly submitTimeoutMs: number;
-  private open: Waiter[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private lastCloseMs = -Infinity;
+  private readonly batcher: EpochBatcher<Waiter>;
   /** The highest epoch and timestamp this node has sequenced or seen committed. */
   private epoch = 0;
   private lastTimestampMs = 0;
@@ -127,6 +126,7 @@ export class RaftSequencer implements Sequencer {
     this.options = options;
     this.log = options.log;
     this.nowMs = options.nowMs ?? Date.now;
+    this.batcher = new EpochBatcher(options.epochMs, options.maxBatchTxns, (waiters) => this.closeBatch(waiters));
     this.submitTimeoutMs = options.submitTimeoutMs ?? RaftSequencerDefaults.submitTimeoutMs;
     this.appendedThrough = options.log.lastPosition;
     const last = options.log.read(options.log.lastPosition);
@@ -181,7 +181,7 @@ export class RaftSequencer implements Sequencer {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.closeBatch();
+    this.batcher.close();
     this.closed = true;
     let grace: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -263,15 +263,7 @@ export class RaftSequencer implements Sequencer {
   /** One attempt: batch it here if this node leads, else forward it to the leader it knows of. */
   private sequenceTxn(txn: TxnRequest): Promise<number> {
     if (this.driver.isLeader) {
-      return new Promise<number>((resolve, reject) => {
-        this.open.push({ txn, resolve, reject });
-        if (this.open.length >= this.options.maxBatchTxns) this.closeBatch();
-        else if (this.timer === undefined) {
-          // Periodic epochs, as in LocalSequencer: one epoch after the previous batch closed.
-          const waitMs = Math.max(0, this.lastCloseMs + this.options.epochMs - performance.now());
-          this.timer = setTimeout(() => this.closeBatch(), waitMs);
-        }
-      });
+      return new Promise<number>((resolve, reject) => this.batcher.add({ txn, resolve, reject }));
     }
     return this.forward({ kind: 'batch', batch: { epoch: 0, timestampMs: 0, txns: [txn] } });
   }
@@ -280,12 +272,12 @@ export class RaftSequencer implements Sequencer {
     const body: LogEntryBody = { kind: 'control', timestampMs: this.nextTimestamp(), control };
     if (!this.driver.isLeader) return this.forward(body);
     // After the open batch, as on a single node.
-    this.closeBatch();
+    this.batcher.close();
     let bytes: Buffer;
     try {
-      bytes = encodeLogEntry({ ...body, position: 0 });
+      bytes = encodeForAppend(body, 0);
     } catch (err) {
-      return Promise.reject(new EntryRejectedError(`the log cannot record this entry: ${asError(err).message}`, { cause: err }));
+      return Promise.reject(asError(err));
     }
     return this.propose(bytes);
   }
@@ -293,12 +285,7 @@ export class RaftSequencer implements Sequencer {
   private async forward(body: LogEntryBody): Promise<number> {
     const leader = this.driver.status().leader;
     if (leader === NO_NODE || leader === this.options.nodeId) throw new NotCommittedError('no leader is known yet');
-    let bytes: Buffer;
-    try {
-      bytes = encodeLogEntry({ ...body, position: 0 });
-    } catch (err) {
-      throw new EntryRejectedError(`the log cannot record this entry: ${asError(err).message}`, { cause: err });
-    }
+    const bytes = encodeForAppend(body, 0);
     const r = await this.options.forward(leader, bytes);
     if (r.position > 0) return r.position;
     const refused = r as { code: string; message: string };
@@ -312,23 +299,14 @@ export class RaftSequencer implements Sequencer {
     return this.lastTimestampMs;
   }
 
-  private closeBatch(): void {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    if (this.open.length === 0) return;
-    this.lastCloseMs = performance.now();
-    const waiters = this.open;
-    this.open = [];
+  private closeBatch(waiters: readonly Waiter[]): void {
     this.epoch++;
     const body: LogEntryBody = { kind: 'batch', batch: { epoch: this.epoch, timestampMs: this.nextTimestamp(), txns: waiters.map((w) => w.txn) } };
     let bytes: Buffer;
     try {
-      bytes = encodeLogEntry({ ...body, position: 0 });
+      bytes = encodeForAppend(body, 0);
     } catch (err) {
-      const rejected = new EntryRejectedError(`the log cannot record this entry: ${asError(err).message}`, { cause: err });
-      for (const w of waiters) w.reject(rejected);
+      for (const w of waiters) w.reject(asError(err));
       return;
     }
     this.propose(bytes).then(
