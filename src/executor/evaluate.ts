@@ -869,6 +869,9 @@ class Execution extends ExprEvaluator {
         case 'scan':
           this.scan(s);
           break;
+        case 'series':
+          this.series(s);
+          break;
         case 'put': {
           const key = this.key(s.key);
           if (!this.writePoints.has(key) && !inRanges(this.writeRanges, key)) {
@@ -935,6 +938,31 @@ class Execution extends ExprEvaluator {
     }
     const row = this.view.get(key);
     this.rows.set(into, row === undefined ? null : row.values);
+  }
+
+  private series(s: Extract<Stmt, { k: 'series' }>): void {
+    const from = this.eval(s.from);
+    const to = this.eval(s.to);
+    const step = this.eval(s.step);
+    if (from === null || to === null || step === null) return;
+    if (typeof from !== 'bigint' || typeof to !== 'bigint' || typeof step !== 'bigint') {
+      throw mismatch(`function generate_series(${typeName(from)}, ${typeName(to)}, ${typeName(step)}) does not exist`);
+    }
+    if (step === 0n) throw new TxnAbort(SqlState.invalidParameterValue, 'step size cannot equal zero');
+    // The loop variable is the body's own: an earlier binding of the name is back after the loop.
+    const had = this.vars.has(s.into);
+    const saved = this.vars.get(s.into);
+    try {
+      // Bounded by the step budget: every value costs a step.
+      for (let v = from; step > 0n ? v <= to : v >= to; v += step) {
+        this.step();
+        this.vars.set(s.into, v);
+        this.exec(s.body);
+      }
+    } finally {
+      if (had) this.vars.set(s.into, saved as Value);
+      else this.vars.delete(s.into);
+    }
   }
 
   private scan(s: Extract<Stmt, { k: 'scan' }>): void {

@@ -103,7 +103,20 @@ export type Stmt =
   /** Ends the transaction with no effect and this SQLSTATE code and message. */
   | { readonly k: 'abort'; readonly code: string; readonly message: Expr }
   /** Appends one row to the transaction's result. */
-  | { readonly k: 'emit'; readonly values: readonly Expr[] };
+  | { readonly k: 'emit'; readonly values: readonly Expr[] }
+  /**
+   * Binds the scalar variable `into` to from, from + step, … while not past `to` (below it for a
+   * negative step) and runs `body` for each: generate_series. NULL bounds or step run nothing; a zero
+   * step aborts (22023). Each value costs a step, like a scanned row. Added in log schema v6.
+   */
+  | {
+      readonly k: 'series';
+      readonly into: string;
+      readonly from: Expr;
+      readonly to: Expr;
+      readonly step: Expr;
+      readonly body: readonly Stmt[];
+    };
 
 export interface Program {
   readonly reads: KeySetExpr;

@@ -34,6 +34,7 @@ const StmtFields: ReadonlyMap<string, readonly string[]> = new Map([
   ['if', ['cond', 'then', 'else']],
   ['abort', ['code', 'message']],
   ['emit', ['values']],
+  ['series', ['into', 'from', 'to', 'step', 'body']],
 ]);
 
 const ExprFields: ReadonlyMap<string, readonly string[]> = new Map([
@@ -250,6 +251,20 @@ class Validator {
     this.path.pop();
   }
 
+  /**
+   * A loop's body, with its variable `into` bound (in `names`: the scope's rows or vars). The body
+   * may run zero times, so nothing it binds is bound after the loop, and the variable is the loop's
+   * own (the evaluator restores any earlier binding of the name).
+   */
+  private loopBody(body: unknown, scope: Scope, depth: number, names: string[], into: string): void {
+    const nVars = scope.vars.length;
+    const nRows = scope.rows.length;
+    names.push(into);
+    this.stmtsAt(body, 'body', scope, depth + 1);
+    scope.vars.length = nVars;
+    scope.rows.length = nRows;
+  }
+
   /** Checks one statement and updates `scope` with what it binds. */
   private stmt(v: unknown, scope: Scope, depth: number): void {
     const k = typeof v === 'object' && v !== null ? (v as Obj).k : undefined;
@@ -280,14 +295,7 @@ class Validator {
         this.path.pop();
         if (o.limit !== null) this.exprAt(o.limit, 'limit', scope, 1);
         this.bool(o.reverse, 'reverse');
-        // The body may run zero times, so nothing it binds is bound after the loop, and the row
-        // variable is the loop's own (the evaluator restores any earlier binding of the name).
-        const nVars = scope.vars.length;
-        const nRows = scope.rows.length;
-        scope.rows.push(into);
-        this.stmtsAt(o.body, 'body', scope, depth + 1);
-        scope.vars.length = nVars;
-        scope.rows.length = nRows;
+        this.loopBody(o.body, scope, depth, scope.rows, into);
         return;
       }
       case 'put':
@@ -317,6 +325,14 @@ class Validator {
         // Bound after the if only when bound on both branches.
         addCommon(scope.vars, thenVars, elseVars);
         addCommon(scope.rows, thenRows, elseRows);
+        return;
+      }
+      case 'series': {
+        const into = this.name(o.into, 'into');
+        this.exprAt(o.from, 'from', scope, 1);
+        this.exprAt(o.to, 'to', scope, 1);
+        this.exprAt(o.step, 'step', scope, 1);
+        this.loopBody(o.body, scope, depth, scope.vars, into);
         return;
       }
       case 'abort':

@@ -136,12 +136,14 @@ function abortedBy(err: unknown): TxnOutcome {
 
 type DdlControl = Extract<ControlEntry, { kind: 'createTable' | 'dropTable' | 'addPrimaryKey' }>;
 
-/** Deletes of everything in the primary index of a table, in key order. */
+/** Deletes of everything in the primary index of a table and in its unique indexes, in key order. */
 function dropRows(table: CatalogTable, writer: EntryWriter): void {
-  const range = encodeRange(table.id, 0, [], true, null, false);
-  const deletes = [];
-  for (const { key } of writer.scan(range, false, Number.POSITIVE_INFINITY)) deletes.push({ key: Buffer.from(key), values: null });
-  writer.write(deletes);
+  for (const index of [0, ...(table.uniques ?? []).map((u) => u.index)]) {
+    const range = encodeRange(table.id, index, [], true, null, false);
+    const deletes = [];
+    for (const { key } of writer.scan(range, false, Number.POSITIVE_INFINITY)) deletes.push({ key: Buffer.from(key), values: null });
+    writer.write(deletes);
+  }
 }
 
 function guardKey(tableId: number): Buffer {
@@ -203,6 +205,10 @@ function addPrimaryKey(control: Extract<DdlControl, { kind: 'addPrimaryKey' }>, 
   if (table === undefined) return { status: 'aborted', code: '42P01', message: `relation "${control.table}" does not exist` };
   if (table.primaryKey.length > 0) {
     return { status: 'aborted', code: '42P16', message: `multiple primary keys for table "${table.name}" are not allowed` };
+  }
+  // Unique index entries hold the hidden row ids that re-keying would change.
+  if ((table.uniques ?? []).length > 0) {
+    return { status: 'aborted', code: SqlState.featureNotSupported, message: 'ADD PRIMARY KEY on a table with UNIQUE constraints is not supported' };
   }
   const key: number[] = [];
   for (const name of control.columns) {

@@ -31,7 +31,20 @@ import { decodeTuple, encodeTuple } from '../partitions/index.js';
 import type { Value } from '../partitions/index.js';
 import { OrdoError, SqlState, crc32, errorMessage, repoRoot } from '../util/index.js';
 import { ColumnTypes, EntryRejectedError } from './types.js';
-import type { Batch, ColumnDef, ColumnDefault, ColumnType, ControlEntry, LogEntry, LogEntryBody, TxnKind, TxnRequest } from './types.js';
+import type {
+  Batch,
+  CheckConstraint,
+  ColumnDef,
+  ColumnDefault,
+  ColumnType,
+  ControlEntry,
+  LogEntry,
+  LogEntryBody,
+  TableDef,
+  TxnKind,
+  TxnRequest,
+  UniqueConstraint,
+} from './types.js';
 
 /** A stored log record is damaged or unreadable; `position` is the log position it was read at. */
 export class LogCorruptionError extends OrdoError {
@@ -324,6 +337,12 @@ function stmtToAvro(s: Stmt): AvroStmt {
       return { node: { [`${NS}Abort`]: { code: s.code, message: exprToAvro(s.message) } } };
     case 'emit':
       return { node: { [`${NS}Emit`]: { values: s.values.map(exprToAvro) } } };
+    case 'series':
+      return {
+        node: {
+          [`${NS}Series`]: { into: s.into, from: exprToAvro(s.from), to: exprToAvro(s.to), step: exprToAvro(s.step), body: s.body.map(stmtToAvro) },
+        },
+      };
   }
 }
 
@@ -381,6 +400,8 @@ function controlToAvro(c: ControlEntry): Readonly<Record<string, unknown>> {
             defaultNow: col.default?.kind === 'now',
           })),
           primaryKey: c.table.primaryKey,
+          uniques: c.table.uniques ?? [],
+          checks: c.table.checks ?? [],
         },
       };
     case 'dropTable':
@@ -418,6 +439,15 @@ function columnFromAvro(c: AvroColumnDef): ColumnDef {
     notNull: c.notNull,
     default: dflt,
   };
+}
+
+function uniqueFromAvro(u: UniqueConstraint, width: number): UniqueConstraint {
+  // Index 0 is the primary index: a constraint there would have its entries dropped with the rows.
+  if (u.index < 1) throw new PayloadError(`unique constraint ${u.name} has index id ${u.index}`);
+  if (u.columns.length === 0 || u.columns.some((i) => i < 0 || i >= width)) {
+    throw new PayloadError(`unique constraint ${u.name} names columns [${u.columns.join(', ')}] of a ${width}-column table`);
+  }
+  return { name: u.name, columns: [...u.columns], index: u.index };
 }
 
 function entryToAvro(entry: LogEntry): AvroLogEntry {
@@ -548,6 +578,10 @@ function stmtFromAvro(a: AvroStmt): Stmt {
     }
     case 'Emit':
       return { k: 'emit', values: (v as { values: readonly AvroExpr[] }).values.map(exprFromAvro) };
+    case 'Series': {
+      const s = v as { into: string; from: AvroExpr; to: AvroExpr; step: AvroExpr; body: readonly AvroStmt[] };
+      return { k: 'series', into: s.into, from: exprFromAvro(s.from), to: exprFromAvro(s.to), step: exprFromAvro(s.step), body: s.body.map(stmtFromAvro) };
+    }
     default:
       throw new PayloadError(`unknown statement kind ${name}`);
   }
@@ -586,15 +620,18 @@ function controlFromAvro(u: Readonly<Record<string, unknown>>): ControlEntry {
         ifNotExists: boolean;
         columns: readonly AvroColumnDef[];
         primaryKey: readonly number[];
+        uniques: readonly UniqueConstraint[];
+        checks: readonly CheckConstraint[];
       };
-      return {
-        kind: 'createTable',
-        txnId: s.txnId,
-        user: s.user,
-        sql: s.sql,
-        ifNotExists: s.ifNotExists,
-        table: { name: s.name, columns: s.columns.map(columnFromAvro), primaryKey: [...s.primaryKey] },
+      const table: TableDef = {
+        name: s.name,
+        columns: s.columns.map(columnFromAvro),
+        primaryKey: [...s.primaryKey],
+        // Absent rather than empty, as in tables created before v6.
+        ...(s.uniques.length === 0 ? {} : { uniques: s.uniques.map((u) => uniqueFromAvro(u, s.columns.length)) }),
+        ...(s.checks.length === 0 ? {} : { checks: s.checks.map((c) => ({ name: c.name, sql: c.sql })) }),
       };
+      return { kind: 'createTable', txnId: s.txnId, user: s.user, sql: s.sql, ifNotExists: s.ifNotExists, table };
     }
     case 'DropTable': {
       const s = v as { txnId: string; user: string; sql: string; names: readonly string[]; ifExists: boolean };

@@ -88,11 +88,34 @@ export interface ColumnDef {
   readonly default: ColumnDefault | null;
 }
 
+/**
+ * UNIQUE (columns): a hidden index in the table's key space, `[tableId, index, ...values]` → the row's
+ * primary key parts, maintained by every program that writes the table (ADR 0003). Rows with a NULL
+ * in any of the columns have no entry: NULLs never conflict.
+ */
+export interface UniqueConstraint {
+  readonly name: string;
+  /** Column indexes, in index key order. */
+  readonly columns: readonly number[];
+  /** The index id of its entries: 1, 2, … (0 is the primary index). */
+  readonly index: number;
+}
+
+/** CHECK (expression): SQL text over the table's columns, compiled into every program that writes a row. */
+export interface CheckConstraint {
+  readonly name: string;
+  readonly sql: string;
+}
+
 export interface TableDef {
   readonly name: string;
   readonly columns: readonly ColumnDef[];
   /** Column indexes of the primary key, in key order; empty: rows are keyed by a hidden row id. */
   readonly primaryKey: readonly number[];
+  /** Absent when none (and in tables created before log schema v6). */
+  readonly uniques?: readonly UniqueConstraint[];
+  /** Absent when none (and in tables created before log schema v6). */
+  readonly checks?: readonly CheckConstraint[];
 }
 
 /** A table as the catalog holds it once its CREATE TABLE has been applied. */

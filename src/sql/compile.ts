@@ -5,16 +5,20 @@
 //
 // Key sets: a statement whose WHERE fixes every primary-key column by equality to a parameter or
 // literal is a point (`get`); everything else reads (and, for UPDATE/DELETE, write-locks) the table's
-// whole primary-key range — coarse but correct, without OLLP. Every program first reads its tables'
+// whole primary-key range — coarse but correct, without OLLP. Keys an INSERT computes from its
+// parameters are points; keys computed from data (INSERT … SELECT, a UNIQUE entry an UPDATE moves) are
+// their index's whole range, or the bounds of a generate_series. Every program first reads its tables'
 // guard rows, so a plan compiled before a DROP TABLE aborts with 42P01 at its log position instead of
 // touching a table that is gone, and one compiled before an ADD PRIMARY KEY aborts with 40001 instead
 // of using the old (hidden row id) key layout.
 
+import nodeSqlParser from 'node-sql-parser/build/postgresql.js';
 import type { Expr, KeyExpr, Program, RangeExpr, Stmt, BinaryOp } from '../executor/index.js';
-import { CatalogLayout, type Catalog, type CatalogTable, type ColumnDef, type ColumnType, type TableDef } from '../sequencer/index.js';
+import { CatalogLayout, EMPTY_CATALOG, type Catalog, type CatalogTable, type ColumnDef, type ColumnType, type TableDef } from '../sequencer/index.js';
+import type { CheckConstraint, UniqueConstraint } from '../sequencer/types.js';
 import { decodeTuple, encodeTuple, type Value } from '../partitions/index.js';
 import { OrdoError, SqlState } from '../util/index.js';
-import type { LiftedLiteral } from './normalize.js';
+import { utilityTokens, type LiftedLiteral } from './normalize.js';
 import {
   IntRange,
   SqlStateX,
@@ -152,14 +156,21 @@ const not = (a: Expr): Expr => ({ k: 'un', op: 'not', a });
 const isNull = (a: Expr): Expr => ({ k: 'un', op: 'isnull', a });
 
 interface Scope {
-  readonly table: CatalogTable | null;
+  readonly table: TableDef | null;
   /** Names the table may be referred to by (its name, or its alias). */
   readonly tableNames: readonly string[];
   /** The expression of column i of the current row. */
   readonly column: (i: number) => Expr;
+  /** ON CONFLICT DO UPDATE's `excluded.col`: the row proposed for insertion (reachable only qualified). */
+  readonly excluded?: (i: number) => Expr;
 }
 
 const NO_TABLE: Scope = { table: null, tableNames: [], column: () => lit(null) };
+
+/** A string literal's value: the parser leaves a doubled quote doubled. */
+function stringValue(x: Node): string {
+  return String(x.value).replaceAll("''", "'");
+}
 
 function identName(v: unknown): string {
   if (typeof v === 'string') return v;
@@ -172,6 +183,8 @@ function identName(v: unknown): string {
 class Compiler {
   readonly params: ParamSlot[];
   private varCounter = 0;
+  /** The statement's text has a LIMIT (which its tree may have lost). */
+  saysLimit = false;
 
   constructor(
     readonly catalog: Catalog,
@@ -226,6 +239,15 @@ class Compiler {
     return { ...x, t };
   }
 
+  /** An argument of generate_series: integers only (PostgreSQL also has numeric and timestamp series). */
+  seriesBound(x: TE): TE {
+    const client = x.slot !== null && this.slot(x.slot).literal === null;
+    const s = client ? this.settle(x, T.int8, false) : this.settleDefault(x);
+    const typed = s.t.name === 'unknown' ? this.convert(s, T.int4, 'generate_series argument') : s;
+    if (typeClass(typed.t) !== 'int') throw unsupported(`generate_series over ${typeSqlName(typed.t)}`);
+    return typed;
+  }
+
   /** The expression's final type when nothing constrains it: literal kinds, then text. */
   resolved(x: TE): TE {
     const s = this.settleDefault(x);
@@ -269,7 +291,7 @@ class Compiler {
       }
       case 'single_quote_string':
       case 'string':
-        return { e: lit(String(x.value)), t: T.unknown, slot: null, constant: true };
+        return { e: lit(stringValue(x)), t: T.unknown, slot: null, constant: true };
       case 'bool':
         return { e: lit(x.value === true), t: T.bool, slot: null, constant: true };
       case 'null':
@@ -309,6 +331,7 @@ class Compiler {
         throw unsupported('row constructors');
       }
       default:
+        if (isNode(x.ast)) throw unsupported('subqueries');
         throw unsupported(`expression type ${String(x.type)}`);
     }
   }
@@ -336,6 +359,12 @@ class Compiler {
     if (name === 'localtimestamp' || name === 'LOCALTIMESTAMP') return this.nowAs(T.timestamp);
     if (name === 'DEFAULT') throw unsupported('DEFAULT in this position');
     const table = scope.table;
+    if (qualifier === 'excluded' && table !== null && scope.excluded !== undefined) {
+      const i = table.columns.findIndex((c) => c.name === name);
+      const col = table.columns[i];
+      if (col === undefined) throw new OrdoError(SqlState.undefinedColumn, `column excluded.${name} does not exist`);
+      return { e: scope.excluded(i), t: columnSqlType(col), slot: null, constant: false };
+    }
     if (table === null || (qualifier !== null && !scope.tableNames.includes(qualifier))) {
       if (qualifier !== null) throw new OrdoError(SqlStateX.undefinedTable, `missing FROM-clause entry for table "${qualifier}"`);
       throw new OrdoError(SqlState.undefinedColumn, `column "${name}" does not exist`);
@@ -392,6 +421,8 @@ class Compiler {
         const a = this.convertText(this.one(args, name), name);
         return { e: call(name, a.e), t: T.text, slot: null, constant: a.constant };
       }
+      case 'generate_series':
+        throw unsupported('generate_series in the select list (use it in FROM)');
       case 'length':
       case 'char_length':
       case 'character_length': {
@@ -705,42 +736,179 @@ function guardStmts(table: CatalogTable): Stmt[] {
   ];
 }
 
-function tableRange(table: CatalogTable): RangeExpr {
-  return { table: table.id, index: 0, lower: [], lowerInclusive: true, upper: null, upperInclusive: false };
+/** The whole key range of one index of a table (index 0: its rows). */
+function indexRange(table: CatalogTable, index: number): RangeExpr {
+  return { table: table.id, index, lower: [], lowerInclusive: true, upper: null, upperInclusive: false };
 }
 
 /** Row values are the columns, then (for tables without a primary key) the two hidden row id parts. */
 export function rowKeyFromRow(table: CatalogTable, row: string): KeyExpr {
-  const parts: Expr[] =
-    table.primaryKey.length > 0
-      ? table.primaryKey.map((i) => ({ k: 'col', row, i }))
-      : [{ k: 'col', row, i: table.columns.length }, { k: 'col', row, i: table.columns.length + 1 }];
-  return { table: table.id, index: 0, parts };
+  return { table: table.id, index: 0, parts: rowKeyColumns(table).map((i): Expr => ({ k: 'col', row, i })) };
+}
+
+/** Where a row's key parts are among its values: the primary key columns, or the two hidden ones. */
+function rowKeyColumns(table: TableDef): readonly number[] {
+  return table.primaryKey.length > 0 ? table.primaryKey : [table.columns.length, table.columns.length + 1];
+}
+
+/** How many values a stored row has: its columns, and the hidden row id of a table without a key. */
+function storedWidth(table: TableDef): number {
+  return table.columns.length + (table.primaryKey.length > 0 ? 0 : 2);
 }
 
 function abortIf(cond: Expr, code: string, message: string): Stmt {
   return { k: 'if', cond, then: [{ k: 'abort', code, message: lit(message) }], else: [] };
 }
 
-/** The checks a value must pass to be stored in column `c` (NULL passes all but NOT NULL). */
-function columnChecks(table: CatalogTable, c: ColumnDef, v: Expr, isPk: boolean): Stmt[] {
-  const out: Stmt[] = [];
-  if (c.notNull || isPk) {
-    out.push(abortIf(isNull(v), SqlState.notNullViolation, `null value in column "${c.name}" of relation "${table.name}" violates not-null constraint`));
-  }
+/** `a op b op c …` as a balanced tree, so a long list stays within the expression depth limit. */
+function balanced(op: 'and' | 'or', xs: readonly Expr[]): Expr {
+  if (xs.length <= 1) return xs[0] ?? lit(op === 'and');
+  const mid = xs.length >> 1;
+  return bin(op, balanced(op, xs.slice(0, mid)), balanced(op, xs.slice(mid)));
+}
+
+/** TRUE when no value is NULL (an index entry exists only then: NULLs never conflict). */
+function allPresent(xs: readonly Expr[]): Expr {
+  return balanced('and', xs.map((x) => not(isNull(x))));
+}
+
+/** `a IS DISTINCT FROM b`: never NULL. */
+function distinct(a: Expr, b: Expr): Expr {
+  return call('coalesce', bin('<>', a, b), not(bin('and', isNull(a), isNull(b))));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Constraints: checked, and unique indexes kept, by the program that writes the row (ADR 0003)
+
+/** One way a new row can be refused: the condition that detects it and the error it raises. */
+interface Failure {
+  readonly cond: Expr;
+  readonly code: string;
+  readonly message: string;
+}
+
+/** The assignment checks of a value stored in column `c`: its type's range or length. */
+function typeFailures(c: ColumnDef, v: Expr): Failure[] {
+  const out: Failure[] = [];
   const range = IntRange[c.type];
   if (range !== undefined && c.type !== 'int8') {
-    out.push(abortIf(bin('or', bin('<', v, lit(range[0])), bin('>', v, lit(range[1]))), SqlState.numericValueOutOfRange, c.type === 'int2' ? 'smallint out of range' : 'integer out of range'));
+    const cond = bin('or', bin('<', v, lit(range[0])), bin('>', v, lit(range[1])));
+    out.push({ cond, code: SqlState.numericValueOutOfRange, message: c.type === 'int2' ? 'smallint out of range' : 'integer out of range' });
   }
   if ((c.type === 'varchar' || c.type === 'bpchar') && c.length !== null) {
     const name = c.type === 'varchar' ? `character varying(${c.length})` : `character(${c.length})`;
-    out.push(abortIf(bin('>', call('length', v), lit(BigInt(c.length))), SqlStateX.stringDataRightTruncation, `value too long for type ${name}`));
+    out.push({ cond: bin('>', call('length', v), lit(BigInt(c.length))), code: SqlStateX.stringDataRightTruncation, message: `value too long for type ${name}` });
   }
   if (c.type === 'numeric' && c.length !== null) {
-    const limit = pow10(c.length);
-    out.push(abortIf(bin('>=', call('abs', v), lit(limit)), SqlState.numericValueOutOfRange, 'numeric field overflow'));
+    out.push({ cond: bin('>=', call('abs', v), lit(pow10(c.length))), code: SqlState.numericValueOutOfRange, message: 'numeric field overflow' });
   }
   return out;
+}
+
+interface CompiledCheck {
+  readonly name: string;
+  /** The columns the expression reads: an UPDATE that assigns none of them cannot change its outcome. */
+  readonly columns: ReadonlySet<number>;
+  readonly ok: Expr;
+}
+
+const { Parser } = nodeSqlParser;
+const checkParser = new Parser();
+/** Parsed CHECK texts by text: a table's constraints are parsed once, not once per statement shape. */
+const parsedChecks = new Map<string, Node>();
+const MAX_PARSED_CHECKS = 1_000;
+
+function parseCheck(sql: string): Node {
+  let parsed = parsedChecks.get(sql);
+  if (parsed === undefined) {
+    const ast = checkParser.astify(`select 1 from t where ${sql}`, { database: 'PostgresQL' }) as unknown;
+    parsed = node(node(Array.isArray(ast) ? ast[0] : ast, 'CHECK expression').where, 'CHECK expression');
+    if (parsedChecks.size >= MAX_PARSED_CHECKS) parsedChecks.clear();
+    parsedChecks.set(sql, parsed);
+  }
+  return parsed;
+}
+
+/** The table's CHECK constraints over the row `values`, in name order (PostgreSQL's evaluation order). */
+function compileChecks(c: Compiler, table: TableDef, values: (i: number) => Expr): CompiledCheck[] {
+  const checks = [...(table.checks ?? [])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return checks.map((check) => {
+    const columns = new Set<number>();
+    const scope: Scope = {
+      table,
+      tableNames: [table.name],
+      column: (i) => {
+        columns.add(i);
+        return values(i);
+      },
+    };
+    return { name: check.name, columns, ok: c.coerceBool(c.expr(parseCheck(check.sql), scope), 'CHECK').e };
+  });
+}
+
+/**
+ * The checks a new row must pass, in PostgreSQL's order: the types of the values in `columns` (all of
+ * them for an INSERT, the assigned ones for an UPDATE), their NOT NULLs, then CHECK constraints.
+ */
+function rowFailures(table: TableDef, values: readonly Expr[], columns: readonly number[], checks: readonly CompiledCheck[]): Failure[] {
+  const out: Failure[] = [];
+  for (const i of columns) out.push(...typeFailures(table.columns[i] as ColumnDef, values[i] as Expr));
+  for (const i of columns) {
+    const col = table.columns[i] as ColumnDef;
+    if (!col.notNull && !table.primaryKey.includes(i)) continue;
+    const message = `null value in column "${col.name}" of relation "${table.name}" violates not-null constraint`;
+    out.push({ cond: isNull(values[i] as Expr), code: SqlState.notNullViolation, message });
+  }
+  for (const ch of checks) {
+    // NOT of NULL is NULL, which `if` treats as false: a CHECK that yields NULL passes.
+    out.push({ cond: not(ch.ok), code: SqlStateX.checkViolation, message: `new row for relation "${table.name}" violates check constraint "${ch.name}"` });
+  }
+  return out;
+}
+
+/** One test on the common path; the failures one by one, the first raising its error, only when one holds. */
+function checkStmts(failures: readonly Failure[]): Stmt[] {
+  const each = failures.map((f) => abortIf(f.cond, f.code, f.message));
+  if (each.length <= 1) return each;
+  return [{ k: 'if', cond: balanced('or', failures.map((f) => f.cond)), then: each, else: [] }];
+}
+
+function duplicateKey(constraint: string): string {
+  return `duplicate key value violates unique constraint "${constraint}"`;
+}
+
+function pkeyName(table: TableDef): string {
+  return `${table.name}_pkey`;
+}
+
+function indexKey(table: CatalogTable, u: UniqueConstraint, values: (i: number) => Expr): KeyExpr {
+  return { table: table.id, index: u.index, parts: u.columns.map(values) };
+}
+
+/** Puts a new row's entry into a unique index (a row with a NULL in its columns has none). */
+function addIndexEntry(key: KeyExpr, rowKey: readonly Expr[]): Stmt {
+  return { k: 'if', cond: allPresent(key.parts), then: [{ k: 'put', key, row: rowKey }], else: [] };
+}
+
+function dropIndexEntry(key: KeyExpr): Stmt {
+  return { k: 'if', cond: allPresent(key.parts), then: [{ k: 'delete', key }], else: [] };
+}
+
+/**
+ * Moves a row's entry in unique index `u` from its old values to its new ones, refusing values another
+ * row has (23505), row by row as PostgreSQL checks a non-deferrable constraint. An unchanged entry stays.
+ */
+function moveIndexEntry(c: Compiler, table: CatalogTable, u: UniqueConstraint, old: (i: number) => Expr, now: (i: number) => Expr, rowKey: readonly Expr[]): Stmt {
+  const oldKey = indexKey(table, u, old);
+  const newKey = indexKey(table, u, now);
+  const other = c.fresh('u');
+  const changed = balanced('or', oldKey.parts.map((o, j) => distinct(o, newKey.parts[j] as Expr)));
+  const add: Stmt[] = [
+    { k: 'get', into: other, key: newKey },
+    abortIf({ k: 'found', row: other }, SqlState.uniqueViolation, duplicateKey(u.name)),
+    { k: 'put', key: newKey, row: rowKey },
+  ];
+  return { k: 'if', cond: changed, then: [dropIndexEntry(oldKey), { k: 'if', cond: allPresent(newKey.parts), then: add, else: [] }], else: [] };
 }
 
 export interface CompileInput {
@@ -748,13 +916,18 @@ export interface CompileInput {
   readonly catalog: Catalog;
   readonly literals: readonly LiftedLiteral[];
   readonly declaredOids: readonly number[];
+  /**
+   * The normalized statement text, for what node-sql-parser's tree loses: a second CHECK on a column,
+   * a LIMIT written after OFFSET.
+   */
+  readonly text: string;
 }
 
 export function compileStatement(input: CompileInput): Plan {
   const { ast } = input;
   switch (ast.type) {
     case 'create':
-      return compileCreate(ast);
+      return compileCreate(ast, input.text);
     case 'drop':
       return compileDrop(ast);
     case 'alter':
@@ -764,6 +937,8 @@ export function compileStatement(input: CompileInput): Plan {
       break;
   }
   const c = new Compiler(input.catalog, input.literals, input.declaredOids);
+  // node-sql-parser reads `OFFSET n LIMIT m` as `OFFSET n` and drops the LIMIT.
+  if (utilityTokens(input.text).some((tok) => tok.kind === 'word' && tok.text.toLowerCase() === 'limit')) c.saysLimit = true;
   let plan: Omit<ProgramPlan, 'params'>;
   switch (ast.type) {
     case 'select':
@@ -864,7 +1039,7 @@ interface Access {
   readonly coversWhere: boolean;
 }
 
-function access(c: Compiler, table: CatalogTable, where: unknown, row: string, limit: Expr | null): Access {
+function access(c: Compiler, table: CatalogTable, where: unknown, row: string, limit: Expr | null, reverse = false): Access {
   const point = pointKey(c, table, where);
   if (point !== null) {
     const key: KeyExpr = { table: table.id, index: 0, parts: point.parts };
@@ -875,12 +1050,12 @@ function access(c: Compiler, table: CatalogTable, where: unknown, row: string, l
       wrap: (body) => [{ k: 'get', into: row, key }, { k: 'if', cond: { k: 'found', row }, then: body, else: [] }],
     };
   }
-  const range = tableRange(table);
+  const range = indexRange(table, 0);
   return {
     reads: { points: [guardKey(table)], ranges: [range] },
     key: null,
     coversWhere: false,
-    wrap: (body) => [{ k: 'scan', into: row, range, limit, reverse: false, body }],
+    wrap: (body) => [{ k: 'scan', into: row, range, limit, reverse, body }],
   };
 }
 
@@ -904,16 +1079,121 @@ function countSource(c: Compiler, v: unknown): CountSource | null {
   throw unsupported('this LIMIT/OFFSET expression');
 }
 
-function compileSelect(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
+function limitOffset(c: Compiler, ast: Node): { limit: CountSource | null; offset: CountSource | null } {
+  const limitNode = node(ast.limit ?? { value: [] }, 'LIMIT');
+  const lv = list(limitNode.value);
+  if (lv.length === 1 && limitNode.seperator === 'offset') {
+    if (c.saysLimit) throw unsupported('OFFSET before LIMIT (write LIMIT … OFFSET …)');
+    return { limit: null, offset: countSource(c, lv[0]) };
+  }
+  if (lv.length === 1) return { limit: countSource(c, lv[0]), offset: null };
+  if (lv.length !== 2) return { limit: null, offset: null };
+  if (limitNode.seperator === 'offset') return { limit: countSource(c, lv[0]), offset: countSource(c, lv[1]) };
+  const offset = countSource(c, lv[0]);
+  return { limit: countSource(c, lv[1]), offset };
+}
+
+function countExpr(s: CountSource): Expr {
+  return s.k === 'param' ? { k: 'param', i: s.i } : lit(s.v);
+}
+
+/** The refusals every SELECT shares, whether its rows are returned or inserted. */
+function refuseSelectClauses(ast: Node): void {
   if (isNode(ast.with)) throw unsupported('WITH');
   if (isNode(ast.groupby) || Array.isArray(ast.groupby)) throw unsupported('GROUP BY');
   if (isNode(ast.having)) throw unsupported('HAVING');
   if (isNode(ast.distinct) && ast.distinct.type !== null) throw unsupported('SELECT DISTINCT');
-  if (isNode(ast._next) || ast.set_op !== undefined && ast.set_op !== null) throw unsupported('UNION/INTERSECT/EXCEPT');
-  const hasFrom = list(ast.from).length > 0;
+  if (isNode(ast._next) || (ast.set_op !== undefined && ast.set_op !== null)) throw unsupported('UNION/INTERSECT/EXCEPT');
+}
+
+/** At most this many rows from one generate_series (the executor's statement budget usually ends it sooner). */
+const MAX_SERIES_ROWS = 1_000_000;
+
+/** Where a SELECT's rows come from: a table, generate_series, or nothing (one row). */
+interface RowSource {
+  readonly scope: Scope;
+  /** The table (for generate_series, a one-column stand-in); null without FROM. */
+  readonly table: TableDef | null;
+  /** The table id output columns name as their origin; 0 when computed. */
+  readonly tableId: number;
+  /** generate_series' loop variable and bounds, so an INSERT can declare the key range they give. */
+  readonly series: { readonly name: string; readonly from: Expr; readonly to: Expr } | null;
+  /**
+   * The program around `body`, run once per row that passes WHERE, and the keys it reads. `limit`
+   * bounds a table scan (only valid with no WHERE); `reverse` scans in descending key order.
+   */
+  loop(body: Stmt[], limit: Expr | null, reverse: boolean): { stmts: Stmt[]; reads: { points: KeyExpr[]; ranges: RangeExpr[] } };
+}
+
+function rowSource(c: Compiler, ast: Node, what: string): RowSource {
+  const items = list(ast.from);
+  if (items.length === 0) {
+    return {
+      scope: NO_TABLE,
+      table: null,
+      tableId: 0,
+      series: null,
+      loop: (body) => ({ stmts: whereFilter(c, ast.where, NO_TABLE, body), reads: { points: [], ranges: [] } }),
+    };
+  }
+  const first = node(items[0], 'this FROM item');
+  if (items.length === 1 && first.type === 'expr' && isNode(first.expr) && first.expr.type === 'function') return seriesSource(c, ast, first);
+  const { table, names } = tableOf(c, ast.from, what);
   const row = 'r';
-  const src = hasFrom ? tableOf(c, ast.from, 'SELECT') : null;
-  const scope = src === null ? NO_TABLE : rowScope(src.table, src.names, row);
+  const scope = rowScope(table, names, row);
+  return {
+    scope,
+    table,
+    tableId: table.id,
+    series: null,
+    loop: (body, limit, reverse) => {
+      const acc = access(c, table, ast.where, row, limit, reverse);
+      return { stmts: [...guardStmts(table), ...acc.wrap(whereFilter(c, ast.where, scope, body, acc.coversWhere))], reads: acc.reads };
+    },
+  };
+}
+
+/** `FROM generate_series(from, to [, step]) [AS alias [(column)]]` with integer bounds. */
+function seriesSource(c: Compiler, ast: Node, item: Node): RowSource {
+  const fn = node(item.expr, 'FROM function');
+  const fnName = (list(node(fn.name, 'FROM function').name).map(identName).at(-1) ?? '').toLowerCase();
+  if (fnName !== 'generate_series') throw unsupported(`function ${fnName} in FROM`);
+  const args = list(isNode(fn.args) ? fn.args.value : []).map((a) => c.seriesBound(c.expr(a, NO_TABLE)));
+  const [from, to, step = { e: lit(1n), t: T.int4, slot: null, constant: true }] = args;
+  if (from === undefined || to === undefined || args.length > 3) {
+    throw new OrdoError(SqlStateX.undefinedFunction, `function generate_series with ${args.length} arguments does not exist`);
+  }
+  // `AS g` names the relation and its column; `AS g(x)` names them apart.
+  const alias = typeof item.as === 'string' ? /^([^()]+)(?:\(([^(),]+)\))?$/.exec(item.as) : null;
+  if (typeof item.as === 'string' && alias === null) throw unsupported(`the alias ${item.as}`);
+  const relation = alias?.[1] ?? 'generate_series';
+  const column = alias?.[2] ?? relation;
+  const t = [from, to, step].some((a) => a.t.name === 'int8') ? 'int8' : 'int4';
+  const table: TableDef = { name: relation, columns: [{ name: column, type: t, length: null, scale: null, notNull: false, default: null }], primaryKey: [] };
+  const name = c.fresh('g');
+  const scope: Scope = { table, tableNames: [relation], column: () => ({ k: 'var', name }) };
+  const f = (e: Expr): Expr => call('toFloat', e);
+  // The row count is (to - from) / step + 1, in floating point so that no bound can overflow it.
+  const tooMany = bin('and', bin('<>', step.e, lit(0n)), bin('>=', bin('/', bin('-', f(to.e), f(from.e)), f(step.e)), lit(MAX_SERIES_ROWS)));
+  return {
+    scope,
+    table,
+    tableId: 0,
+    series: { name, from: from.e, to: to.e },
+    loop: (body) => ({
+      stmts: [
+        abortIf(tooMany, SqlState.programLimitExceeded, `generate_series may produce at most ${MAX_SERIES_ROWS} rows in one statement`),
+        { k: 'series', into: name, from: from.e, to: to.e, step: step.e, body: whereFilter(c, ast.where, scope, body) },
+      ],
+      reads: { points: [], ranges: [] },
+    }),
+  };
+}
+
+function compileSelect(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
+  refuseSelectClauses(ast);
+  const src = rowSource(c, ast, 'SELECT');
+  const scope = src.scope;
 
   // Projection (or aggregate arguments).
   const outputs: TE[] = [];
@@ -924,10 +1204,11 @@ function compileSelect(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
     const it = node(item, 'this select item');
     const ex = it.type === 'cast' ? it : node(it.expr, 'this select item');
     if (ex.type === 'column_ref' && ex.column === '*') {
-      if (src === null) throw new OrdoError(SqlStateX.syntaxError, 'SELECT * with no tables specified is not valid');
-      src.table.columns.forEach((col, i) => {
+      const table = src.table;
+      if (table === null) throw new OrdoError(SqlStateX.syntaxError, 'SELECT * with no tables specified is not valid');
+      table.columns.forEach((col, i) => {
         outputs.push({ e: scope.column(i), t: columnSqlType(col), slot: null, constant: false });
-        columns.push({ name: col.name, type: columnSqlType(col), tableId: src.table.id, attr: i + 1 });
+        columns.push({ name: col.name, type: columnSqlType(col), tableId: src.tableId, attr: src.tableId === 0 ? 0 : i + 1 });
       });
       continue;
     }
@@ -954,7 +1235,8 @@ function compileSelect(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
     }
     const te = c.resolved(c.expr(ex, scope));
     outputs.push(te);
-    columns.push({ name: alias ?? outputName(ex), type: te.t, tableId: te.e.k === 'col' && src !== null ? src.table.id : 0, attr: te.e.k === 'col' ? te.e.i + 1 : 0 });
+    const fromColumn = te.e.k === 'col' && src.tableId !== 0;
+    columns.push({ name: alias ?? outputName(ex), type: te.t, tableId: fromColumn ? src.tableId : 0, attr: fromColumn && te.e.k === 'col' ? te.e.i + 1 : 0 });
   }
   if (aggregates.length > 0 && outputs.length > 0) throw unsupported('mixing aggregates with plain columns (GROUP BY)');
 
@@ -985,7 +1267,8 @@ function compileSelect(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
     if (ex.type === 'column_ref' && (ex.table === null || ex.table === undefined)) {
       const name = identName(ex.column);
       const byAlias = columns.findIndex((col) => col.name === name);
-      if (byAlias >= 0 && (src === null || !src.table.columns.some((col) => col.name === name) || columns[byAlias]?.attr !== 0)) {
+      const tableColumn = src.table !== null && src.table.columns.some((col) => col.name === name);
+      if (byAlias >= 0 && (!tableColumn || columns[byAlias]?.attr !== 0)) {
         orderBy.push({ index: byAlias, desc, nullsFirst });
         continue;
       }
@@ -995,35 +1278,12 @@ function compileSelect(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
     sortKeys.push(te);
   }
 
-  const limitNode = node(ast.limit ?? { value: [] }, 'LIMIT');
-  const lv = list(limitNode.value);
-  let limit: CountSource | null = null;
-  let offset: CountSource | null = null;
-  if (lv.length === 1) limit = countSource(c, lv[0]);
-  else if (lv.length === 2) {
-    if (limitNode.seperator === 'offset') {
-      limit = countSource(c, lv[0]);
-      offset = countSource(c, lv[1]);
-    } else {
-      offset = countSource(c, lv[0]);
-      limit = countSource(c, lv[1]);
-    }
-  }
-
+  const { limit, offset } = limitOffset(c, ast);
   const emitted = aggregates.length > 0 ? aggArgs : [...outputs, ...sortKeys];
   const emit: Stmt = { k: 'emit', values: emitted.map((x) => x.e) };
-  let body: Stmt[];
-  let reads: { points: KeyExpr[]; ranges: RangeExpr[] } = { points: [], ranges: [] };
-  if (src === null) {
-    body = whereFilter(c, ast.where, scope, [emit]);
-  } else {
-    // A bare scan with no filter, order or aggregate can stop after LIMIT + OFFSET rows.
-    const pushLimit = !isNode(ast.where) && orderBy.length === 0 && aggregates.length === 0 && limit !== null;
-    const limitExpr = pushLimit ? limitToExpr(limit, offset) : null;
-    const acc = access(c, src.table, ast.where, row, limitExpr);
-    reads = acc.reads;
-    body = [...guardStmts(src.table), ...acc.wrap(whereFilter(c, ast.where, scope, [emit], acc.coversWhere))];
-  }
+  // A bare scan with no filter, order or aggregate can stop after LIMIT + OFFSET rows.
+  const pushLimit = !isNode(ast.where) && orderBy.length === 0 && aggregates.length === 0 && limit !== null;
+  const { stmts: body, reads } = src.loop([emit], pushLimit ? limitToExpr(limit, offset) : null, false);
   return {
     kind: 'program',
     command: 'SELECT',
@@ -1037,9 +1297,7 @@ function compileSelect(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
 
 function limitToExpr(limit: CountSource | null, offset: CountSource | null): Expr | null {
   if (limit === null) return null;
-  const l: Expr = limit.k === 'param' ? { k: 'param', i: limit.i } : lit(limit.v);
-  if (offset === null) return l;
-  return bin('+', l, offset.k === 'param' ? { k: 'param', i: offset.i } : lit(offset.v));
+  return offset === null ? countExpr(limit) : bin('+', countExpr(limit), countExpr(offset));
 }
 
 function aggregateType(a: Aggregate): SqlType {
@@ -1120,87 +1378,447 @@ function isDefaultKeyword(n: unknown): boolean {
   return isNode(n) && n.type === 'column_ref' && (n.table === null || n.table === undefined) && isNode(n.column) && identName(n.column) === 'DEFAULT';
 }
 
-function compileInsert(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
-  const items = list(ast.table);
-  const t = node(items[0], 'INSERT target');
-  const table = c.table(String(t.table));
-  const values = node(ast.values, 'INSERT source');
-  if (values.type !== 'values') throw unsupported('INSERT … SELECT');
-  let targets: number[];
-  if (Array.isArray(ast.columns)) {
-    targets = ast.columns.map((cn) => {
-      const name = identName(cn);
+/**
+ * ON CONFLICT as the engine hands it over in the INSERT's `onConflict` field: node-sql-parser accepts
+ * the clause only in some spellings, so the engine cuts it out of the text and parses its parts.
+ */
+export interface OnConflict {
+  /** The conflict target: columns, a constraint, or none. */
+  readonly target: { readonly columns: readonly string[] } | { readonly constraint: string } | null;
+  readonly action: { readonly k: 'nothing' } | { readonly k: 'update'; readonly set: readonly unknown[]; readonly where: unknown };
+}
+
+/** A conflict arbiter: the primary key, or a unique constraint. */
+type Arbiter = { readonly k: 'pk' } | { readonly k: 'unique'; readonly u: UniqueConstraint };
+
+/** How an INSERT treats a row whose key is taken. */
+type Conflict =
+  | { readonly k: 'error' }
+  /** arbiter null: a conflict on the primary key or any unique constraint skips the row. */
+  | { readonly k: 'nothing'; readonly arbiter: Arbiter | null }
+  | { readonly k: 'update'; readonly arbiter: Arbiter; readonly set: readonly unknown[]; readonly where: unknown };
+
+function resolveConflict(table: CatalogTable, on: OnConflict | null): Conflict {
+  if (on === null) return { k: 'error' };
+  let arbiter: Arbiter | null = null;
+  const target = on.target;
+  if (target !== null && 'constraint' in target) {
+    const u = (table.uniques ?? []).find((x) => x.name === target.constraint);
+    if (u !== undefined) arbiter = { k: 'unique', u };
+    else if (table.primaryKey.length > 0 && target.constraint === pkeyName(table)) arbiter = { k: 'pk' };
+    else throw new OrdoError(SqlStateX.undefinedObject, `constraint "${target.constraint}" for table "${table.name}" does not exist`);
+  } else if (target !== null) {
+    const cols = target.columns.map((name) => {
       const i = table.columns.findIndex((col) => col.name === name);
-      if (i < 0) throw new OrdoError(SqlState.undefinedColumn, `column "${name}" of relation "${table.name}" does not exist`);
+      if (i < 0) throw new OrdoError(SqlState.undefinedColumn, `column "${name}" does not exist`);
       return i;
     });
-    if (new Set(targets).size !== targets.length) throw new OrdoError(SqlStateX.duplicateColumn, 'column specified more than once');
-  } else targets = table.columns.map((_, i) => i);
-  let onConflictNothing = false;
-  if (isNode(ast.conflict)) {
-    const action = node(node(ast.conflict.action, 'ON CONFLICT').expr, 'ON CONFLICT');
-    if (String(action.value).toLowerCase() !== 'nothing') throw unsupported('ON CONFLICT DO UPDATE');
-    onConflictNothing = true;
+    const same = (xs: readonly number[]): boolean => xs.length > 0 && xs.length === new Set(cols).size && xs.every((i) => cols.includes(i));
+    const u = (table.uniques ?? []).find((x) => same(x.columns));
+    if (same(table.primaryKey)) arbiter = { k: 'pk' };
+    else if (u !== undefined) arbiter = { k: 'unique', u };
+    else throw new OrdoError(SqlStateX.invalidColumnReference, 'there is no unique or exclusion constraint matching the ON CONFLICT specification');
   }
+  if (on.action.k === 'nothing') return { k: 'nothing', arbiter };
+  if (arbiter === null) throw new OrdoError(SqlStateX.syntaxError, 'ON CONFLICT DO UPDATE requires inference specification or constraint name');
+  return { k: 'update', arbiter, set: on.action.set, where: on.action.where };
+}
+
+/** The value of a column to store: a variable, or an expression cheap enough to evaluate again where used. */
+function bindValue(c: Compiler, e: Expr, lets: Stmt[]): Expr {
+  if (e.k === 'lit' || e.k === 'param' || e.k === 'var' || e.k === 'col') return e;
+  const name = c.fresh('v');
+  lets.push({ k: 'let', name, e });
+  return { k: 'var', name };
+}
+
+/** The keys a program declares, collected while it is compiled. */
+class KeySets {
+  readonly reads: { points: KeyExpr[]; ranges: RangeExpr[] } = { points: [], ranges: [] };
+  readonly writes: { points: KeyExpr[]; ranges: RangeExpr[] } = { points: [], ranges: [] };
+
+  /** A point written (and read, to test whether it is taken). */
+  point(k: KeyExpr): void {
+    this.reads.points.push(k);
+    this.writes.points.push(k);
+  }
+
+  /** A range written (a written range may also be read). Whole-index ranges are declared once. */
+  range(r: RangeExpr): void {
+    const whole = (x: RangeExpr): boolean => x.lower.length === 0 && x.upper === null;
+    if (whole(r) && this.writes.ranges.some((x) => whole(x) && x.table === r.table && x.index === r.index)) return;
+    this.writes.ranges.push(r);
+  }
+}
+
+/** A row an INSERT proposes, ready to be stored. */
+interface ProposedRow {
+  /** Its column values (variables, or expressions cheap to evaluate again). */
+  readonly values: readonly Expr[];
+  /** Its key in the primary index: the declared object when it is a declared point. */
+  readonly key: KeyExpr;
+  /** Its key in each unique index, in `table.uniques` order. */
+  readonly indexKeys: readonly KeyExpr[];
+  /** What is stored: the values, then a keyless table's hidden row id parts. */
+  readonly stored: readonly Expr[];
+  /** Run once the row is stored (the next hidden row number). */
+  readonly after: readonly Stmt[];
+}
+
+const AFFECTED_TWICE = 'ON CONFLICT DO UPDATE command cannot affect row a second time';
+
+/**
+ * Compiles the rows of one INSERT: constraint checks, the conflict handling and the index entries.
+ *
+ * ON CONFLICT DO UPDATE must refuse (21000) to affect a row twice in one statement. A row it inserts
+ * or updates is stored with one more value than the table has, a mark; a later proposal that finds a
+ * marked row fails, and once every proposal has run the marked rows are stored again without it
+ * (`unmark`). The mark never outlives the statement, whose program also runs the cleanup.
+ */
+class InsertCompiler {
+  readonly keys = new KeySets();
+  /** RETURNING's columns (compiled once per proposed row, the same each time). */
+  columns: ResultColumn[] | null = null;
+  /** The range the rows' keys fall in, when they are not all declared points. */
+  rowRange: RangeExpr | null = null;
+  private readonly pointKeys: KeyExpr[] = [];
+  private readonly mark: number;
+
+  constructor(
+    readonly c: Compiler,
+    readonly ast: Node,
+    readonly table: CatalogTable,
+    readonly conflict: Conflict,
+  ) {
+    this.mark = storedWidth(table);
+    if (conflict.k === 'update' && conflict.arbiter.k === 'unique') {
+      // The row a unique index entry points at can be any row of the table.
+      this.useRowRange(indexRange(table, 0));
+    }
+  }
+
+  /** Declares a key computed from the parameters as a point, any other within its whole index. */
+  declare(key: KeyExpr, constant: readonly Expr[]): KeyExpr {
+    if (constant.every(isConstantExpr)) {
+      const point: KeyExpr = { ...key, parts: constant };
+      this.keys.point(point);
+      if (key.index === 0) this.pointKeys.push(point);
+      return point;
+    }
+    if (key.index === 0) this.useRowRange(indexRange(this.table, 0));
+    else this.keys.range(indexRange(this.table, key.index));
+    return key;
+  }
+
+  useRowRange(r: RangeExpr): void {
+    const whole = r.lower.length === 0 && r.upper === null;
+    if (this.rowRange === null || whole) this.rowRange = r;
+    this.keys.range(r);
+  }
+
+  private returning(values: readonly Expr[]): Expr[] {
+    const scope: Scope = { table: this.table, tableNames: [this.table.name], column: (i) => values[i] ?? lit(null) };
+    const ret = returning(this.c, this.ast, this.table, scope);
+    this.columns ??= ret?.columns ?? null;
+    return (ret?.exprs ?? []).map((x) => x.e);
+  }
+
+  /** The checks of a proposed row's values. */
+  checks(values: readonly Expr[]): Stmt[] {
+    const all = this.table.columns.map((_, i) => i);
+    return checkStmts(rowFailures(this.table, values, all, compileChecks(this.c, this.table, (i) => values[i] ?? lit(null))));
+  }
+
+  /** Stores a proposed row, or handles its conflict. */
+  row(p: ProposedRow): Stmt[] {
+    const { c, table, conflict } = this;
+    const uniques = table.uniques ?? [];
+    const existing = table.primaryKey.length > 0 ? c.fresh('x') : null;
+    const entries = uniques.map(() => c.fresh('u'));
+    const stmts: Stmt[] = [];
+    if (existing !== null) stmts.push({ k: 'get', into: existing, key: p.key });
+    uniques.forEach((_, j) => stmts.push({ k: 'get', into: entries[j] as string, key: p.indexKeys[j] as KeyExpr }));
+    const foundPk: Expr | null = existing === null ? null : { k: 'found', row: existing };
+    const foundIn = (j: number): Expr => ({ k: 'found', row: entries[j] as string });
+    const arbiter = conflict.k === 'error' ? undefined : conflict.arbiter;
+    const isArbiter = (a: Arbiter): boolean => arbiter === null || (arbiter !== undefined && (a.k === 'pk' ? arbiter.k === 'pk' : arbiter.k === 'unique' && arbiter.u === a.u));
+    const insert: Stmt[] = [];
+    if (foundPk !== null && !isArbiter({ k: 'pk' })) insert.push(abortIf(foundPk, SqlState.uniqueViolation, duplicateKey(pkeyName(table))));
+    uniques.forEach((u, j) => {
+      if (!isArbiter({ k: 'unique', u })) insert.push(abortIf(foundIn(j), SqlState.uniqueViolation, duplicateKey(u.name)));
+    });
+    const marked = conflict.k === 'update' ? [lit(true)] : [];
+    insert.push({ k: 'put', key: p.key, row: [...p.stored, ...marked] });
+    uniques.forEach((_, j) => insert.push(addIndexEntry(p.indexKeys[j] as KeyExpr, p.key.parts)));
+    insert.push(...p.after, { k: 'emit', values: this.returning(p.values) });
+    if (conflict.k === 'error') return [...stmts, ...insert];
+    const arbiterFound = (a: Arbiter): Expr => (a.k === 'pk' ? (foundPk as Expr) : foundIn(uniques.indexOf(a.u)));
+    if (conflict.k === 'nothing') {
+      const found = conflict.arbiter !== null ? [arbiterFound(conflict.arbiter)] : [...(foundPk === null ? [] : [foundPk]), ...uniques.map((_, j) => foundIn(j))];
+      if (found.length === 0) return [...stmts, ...insert];
+      return [...stmts, { k: 'if', cond: balanced('or', found), then: [], else: insert }];
+    }
+    const a = conflict.arbiter;
+    const update = this.update(p, a.k === 'pk' ? { row: existing as string, key: p.key } : { entry: entries[uniques.indexOf(a.u)] as string }, conflict);
+    return [...stmts, { k: 'if', cond: arbiterFound(a), then: update, else: insert }];
+  }
+
+  /** DO UPDATE of the row a proposal conflicts with: found by its key, or through a unique index entry. */
+  private update(p: ProposedRow, at: { row: string; key: KeyExpr } | { entry: string }, conflict: Extract<Conflict, { k: 'update' }>): Stmt[] {
+    const { c, table } = this;
+    const out: Stmt[] = [];
+    let row: string;
+    let key: KeyExpr;
+    if ('entry' in at) {
+      row = c.fresh('x');
+      key = { table: table.id, index: 0, parts: rowKeyColumns(table).map((_, i): Expr => ({ k: 'col', row: at.entry, i })) };
+      out.push({ k: 'get', into: row, key });
+      out.push(abortIf(not({ k: 'found', row }), SqlState.internalError, `unique index "${conflict.arbiter.k === 'unique' ? conflict.arbiter.u.name : ''}" names a missing row`));
+    } else ({ row, key } = at);
+    out.push(abortIf(not(isNull({ k: 'col', row, i: this.mark })), SqlStateX.cardinalityViolation, AFFECTED_TWICE));
+    const scope: Scope = { table, tableNames: [table.name], column: (i) => ({ k: 'col', row, i }), excluded: (i) => p.values[i] ?? lit(null) };
+    const rewrite = rewriteRow(c, table, scope, conflict.set, row, key, true);
+    // The old values of a moved index entry are the row's: any key of that index.
+    for (const u of rewrite.touched) this.keys.range(indexRange(table, u.index));
+    const body = [...rewrite.stmts, { k: 'emit', values: this.returning(rewrite.values) } satisfies Stmt];
+    return [...out, ...whereFilter(c, conflict.where, scope, body)];
+  }
+
+  /** After every proposal of a DO UPDATE: stores the marked rows again without their mark. */
+  unmark(): Stmt[] {
+    if (this.conflict.k !== 'update') return [];
+    const { c, table } = this;
+    const marked = (row: string): Expr => not(isNull({ k: 'col', row, i: this.mark }));
+    const plain = (row: string): Expr[] => Array.from({ length: this.mark }, (_, i): Expr => ({ k: 'col', row, i }));
+    if (this.rowRange !== null) {
+      const row = c.fresh('m');
+      const body: Stmt[] = [{ k: 'if', cond: marked(row), then: [{ k: 'put', key: rowKeyFromRow(table, row), row: plain(row) }], else: [] }];
+      return [{ k: 'scan', into: row, range: this.rowRange, limit: null, reverse: false, body }];
+    }
+    return this.pointKeys.flatMap((key): Stmt[] => {
+      const row = c.fresh('m');
+      return [{ k: 'get', into: row, key }, { k: 'if', cond: marked(row), then: [{ k: 'put', key, row: plain(row) }], else: [] }];
+    });
+  }
+}
+
+/**
+ * The statements that replace row `row` (stored at `key`) by its new values: SET evaluated against
+ * the old row, the checks of what changed, unique index entries moved, and the put. `marked` stores
+ * the row with ON CONFLICT's mark.
+ */
+function rewriteRow(c: Compiler, table: CatalogTable, scope: Scope, set: readonly unknown[], row: string, key: KeyExpr, marked: boolean): { stmts: Stmt[]; values: Expr[]; touched: UniqueConstraint[] } {
+  const assigned = new Map<number, Expr>();
+  for (const s of set) {
+    const item = node(s, 'SET item');
+    const name = identName(item.column);
+    const i = table.columns.findIndex((col) => col.name === name);
+    const col = table.columns[i];
+    if (col === undefined) throw new OrdoError(SqlState.undefinedColumn, `column "${name}" of relation "${table.name}" does not exist`);
+    if (assigned.has(i)) throw new OrdoError(SqlStateX.duplicateColumn, `multiple assignments to same column "${name}"`);
+    if (table.primaryKey.includes(i)) throw unsupported('UPDATE of a primary key column');
+    const e = isDefaultKeyword(item.value) ? { e: defaultExpr(col) } : c.convert(c.expr(item.value, scope), columnSqlType(col), `column "${name}"`);
+    assigned.set(i, e.e);
+  }
+  const stmts: Stmt[] = [];
+  // The new row: assigned columns through a variable (every SET expression sees the old row, and the
+  // checks test the new value once); unchanged columns straight from the old row, which keeps the
+  // logged program short.
+  const values: Expr[] = table.columns.map((_col, i): Expr => {
+    const e = assigned.get(i);
+    if (e === undefined) return { k: 'col', row, i };
+    const v = c.fresh('n');
+    stmts.push({ k: 'let', name: v, e });
+    return { k: 'var', name: v };
+  });
+  const changed = [...assigned.keys()].sort((a, b) => a - b);
+  const checks = compileChecks(c, table, (i) => values[i] ?? lit(null)).filter((ch) => changed.some((i) => ch.columns.has(i)));
+  stmts.push(...checkStmts(rowFailures(table, values, changed, checks)));
+  const rowKey = key.parts;
+  const touched = (table.uniques ?? []).filter((u) => u.columns.some((i) => assigned.has(i)));
+  for (const u of touched) stmts.push(moveIndexEntry(c, table, u, (i) => ({ k: 'col', row, i }), (i) => values[i] ?? lit(null), rowKey));
+  const stored = [...values];
+  for (let i = table.columns.length; i < storedWidth(table); i++) stored.push({ k: 'col', row, i });
+  if (marked) stored.push(lit(true));
+  stmts.push({ k: 'put', key, row: stored });
+  return { stmts, values, touched };
+}
+
+/**
+ * The columns an INSERT assigns, in order: its column list, or without one the table's first `width`
+ * columns (the rest take their defaults, as in PostgreSQL).
+ */
+function insertTargets(table: CatalogTable, columns: unknown, width: number): number[] {
+  if (!Array.isArray(columns)) {
+    if (width > table.columns.length) throw new OrdoError(SqlStateX.syntaxError, 'INSERT has more expressions than target columns');
+    return table.columns.slice(0, width).map((_, i) => i);
+  }
+  const targets = columns.map((cn) => {
+    const name = identName(cn);
+    const i = table.columns.findIndex((col) => col.name === name);
+    if (i < 0) throw new OrdoError(SqlState.undefinedColumn, `column "${name}" of relation "${table.name}" does not exist`);
+    return i;
+  });
+  if (new Set(targets).size !== targets.length) throw new OrdoError(SqlStateX.duplicateColumn, 'column specified more than once');
+  return targets;
+}
+
+function checkArity(values: number, targets: number): void {
+  if (values > targets) throw new OrdoError(SqlStateX.syntaxError, 'INSERT has more expressions than target columns');
+  if (values < targets) throw new OrdoError(SqlStateX.syntaxError, 'INSERT has more target columns than expressions');
+}
+
+/** The most rows one INSERT … VALUES lists (each is compiled into the program). */
+const MAX_VALUES_ROWS = 10_000;
+
+function compileInsert(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
+  const t = node(list(ast.table)[0], 'INSERT target');
+  const table = c.table(String(t.table));
+  // The engine parses ON CONFLICT itself (into onConflict); a clause the parser kept is one it did not see.
+  if (isNode(ast.conflict)) throw unsupported('this ON CONFLICT clause');
+  const ins = new InsertCompiler(c, ast, table, resolveConflict(table, isNode(ast.onConflict) ? (ast.onConflict as unknown as OnConflict) : null));
   const hidden = table.primaryKey.length === 0;
   const txnIdParam: Expr = { k: 'param', i: -1 }; // patched below, once the parameter count is known
-  const rows = list(values.values);
-  if (rows.length > 10_000) throw unsupported('more than 10000 rows in one INSERT');
-  const points: KeyExpr[] = [];
+  const source = node(ast.values, 'INSERT source');
   const body: Stmt[] = [...guardStmts(table)];
-  let ret: { exprs: TE[]; columns: ResultColumn[] } | null = null;
-  rows.forEach((r, rowNo) => {
-    const exprs = list(node(r, 'VALUES row').value);
-    if (exprs.length > targets.length) throw new OrdoError(SqlStateX.syntaxError, 'INSERT has more expressions than target columns');
-    if (exprs.length < targets.length) throw new OrdoError(SqlStateX.syntaxError, 'INSERT has more target columns than expressions');
-    const vars: string[] = [];
-    const colExprs: Expr[] = [];
-    const stmts: Stmt[] = [];
-    table.columns.forEach((col, i) => {
-      const at = targets.indexOf(i);
-      const src = at >= 0 ? exprs[at] : undefined;
-      let e: TE;
-      if (src === undefined || isDefaultKeyword(src)) e = { e: defaultExpr(col), t: columnSqlType(col), slot: null, constant: col.default?.kind !== 'now' };
-      else e = c.convert(c.expr(src, NO_TABLE), columnSqlType(col), `column "${col.name}"`);
-      const v = c.fresh('v');
-      vars.push(v);
-      colExprs.push(e.e);
-      stmts.push({ k: 'let', name: v, e: e.e }, ...columnChecks(table, col, { k: 'var', name: v }, table.primaryKey.includes(i)));
-    });
-    let key: KeyExpr;
-    if (hidden) key = { table: table.id, index: 0, parts: [txnIdParam, lit(BigInt(rowNo))] };
-    else {
-      const parts = table.primaryKey.map((i) => {
-        const e = colExprs[i] as Expr;
-        if (!isConstantExpr(e)) throw unsupported('a primary key value computed from now() or a column');
-        return e;
+  let sourceReads: { points: KeyExpr[]; ranges: RangeExpr[] } = { points: [], ranges: [] };
+  if (source.type === 'values') {
+    const rows = list(source.values);
+    if (rows.length > MAX_VALUES_ROWS) throw unsupported(`more than ${MAX_VALUES_ROWS} rows in one INSERT`);
+    const firstRow = list(node(rows[0], 'VALUES row').value);
+    const targets = insertTargets(table, ast.columns, firstRow.length);
+    rows.forEach((r, rowNo) => {
+      const exprs = list(node(r, 'VALUES row').value);
+      if (exprs.length !== firstRow.length) throw new OrdoError(SqlStateX.syntaxError, 'VALUES lists must all be the same length');
+      checkArity(exprs.length, targets.length);
+      const lets: Stmt[] = [];
+      const computed = table.columns.map((col, i): Expr => {
+        const at = targets.indexOf(i);
+        const src = at >= 0 ? exprs[at] : undefined;
+        if (src === undefined || isDefaultKeyword(src)) return defaultExpr(col);
+        return c.convert(c.expr(src, NO_TABLE), columnSqlType(col), `column "${col.name}"`).e;
       });
-      key = { table: table.id, index: 0, parts };
-    }
-    points.push(key);
-    const scope: Scope = { table, tableNames: [table.name], column: (i) => ({ k: 'var', name: vars[i] as string }) };
-    const rowRet = returning(c, ast, table, scope);
-    if (rowNo === 0) ret = rowRet;
-    const rowValues: Expr[] = vars.map((name) => ({ k: 'var', name }));
-    if (hidden) rowValues.push(txnIdParam, lit(BigInt(rowNo)));
-    const existing = c.fresh('x');
-    const insert: Stmt[] = [{ k: 'put', key, row: rowValues }, { k: 'emit', values: (rowRet?.exprs ?? []).map((x) => x.e) }];
-    stmts.push({ k: 'get', into: existing, key });
-    stmts.push({
-      k: 'if',
-      cond: { k: 'found', row: existing },
-      then: onConflictNothing
-        ? []
-        : [{ k: 'abort', code: SqlState.uniqueViolation, message: lit(`duplicate key value violates unique constraint "${table.name}_pkey"`) }],
-      else: insert,
+      const values = computed.map((e) => bindValue(c, e, lets));
+      const hiddenId = [txnIdParam, lit(BigInt(rowNo))];
+      const key = ins.declare({ table: table.id, index: 0, parts: hidden ? hiddenId : table.primaryKey.map((i) => values[i] as Expr) }, hidden ? hiddenId : table.primaryKey.map((i) => computed[i] as Expr));
+      const indexKeys = (table.uniques ?? []).map((u) => ins.declare(indexKey(table, u, (i) => values[i] as Expr), u.columns.map((i) => computed[i] as Expr)));
+      const stored = hidden ? [...values, ...hiddenId] : values;
+      body.push(...lets, ...ins.checks(values), ...ins.row({ values, key, indexKeys, stored, after: [] }));
     });
-    body.push(...stmts);
-  });
-  const retCols = ret as { exprs: TE[]; columns: ResultColumn[] } | null;
+  } else if (source.type === 'select') {
+    const sel = insertSelect(c, ins, source, ast.columns, hidden ? txnIdParam : null);
+    body.push(...sel.stmts);
+    sourceReads = sel.reads;
+  } else throw unsupported('this INSERT source');
+  body.push(...ins.unmark());
   c.finish();
-  const txnIdIndex = c.params.length;
-  const program = patchTxnIdParam({ reads: { points: [guardKey(table), ...points], ranges: [] }, writes: { points, ranges: [] }, body }, txnIdIndex);
-  return { kind: 'program', command: 'INSERT', program, readOnly: false, needsTxnId: hidden, columns: retCols?.columns ?? null, post: null };
+  const { reads, writes } = ins.keys;
+  const program = patchTxnIdParam(
+    {
+      reads: { points: [guardKey(table), ...sourceReads.points, ...reads.points], ranges: [...sourceReads.ranges, ...reads.ranges] },
+      writes,
+      body,
+    },
+    c.params.length,
+  );
+  return { kind: 'program', command: 'INSERT', program, readOnly: false, needsTxnId: hidden, columns: ins.columns, post: null };
+}
+
+/**
+ * INSERT … SELECT: the rows of a table scan (in primary-key order, or its reverse for ORDER BY key
+ * DESC), of generate_series, or one row without FROM. Keys computed from rows are declared as the
+ * target's whole key range, except a key column set straight from generate_series, whose keys lie
+ * between its bounds.
+ */
+function insertSelect(c: Compiler, ins: InsertCompiler, sel: Node, columns: unknown, txnIdParam: Expr | null): { stmts: Stmt[]; reads: { points: KeyExpr[]; ranges: RangeExpr[] } } {
+  refuseSelectClauses(sel);
+  const { table } = ins;
+  const src = rowSource(c, sel, 'INSERT … SELECT');
+  const reverse = keyOrder(sel, src);
+  const projected: TE[] = [];
+  for (const item of list(sel.columns)) {
+    const it = node(item, 'this select item');
+    const ex = it.type === 'cast' ? it : node(it.expr, 'this select item');
+    if (ex.type === 'column_ref' && ex.column === '*') {
+      if (src.table === null) throw new OrdoError(SqlStateX.syntaxError, 'SELECT * with no tables specified is not valid');
+      src.table.columns.forEach((col, i) => projected.push({ e: src.scope.column(i), t: columnSqlType(col), slot: null, constant: false }));
+      continue;
+    }
+    if (ex.type === 'aggr_func') throw unsupported('aggregates in INSERT … SELECT');
+    projected.push(c.expr(ex, src.scope));
+  }
+  const targets = insertTargets(table, columns, projected.length);
+  checkArity(projected.length, targets.length);
+  const { limit, offset } = limitOffset(c, sel);
+  const lets: Stmt[] = [];
+  const values = table.columns.map((col, i): Expr => {
+    const at = targets.indexOf(i);
+    const p = at >= 0 ? projected[at] : undefined;
+    const e = p === undefined ? defaultExpr(col) : c.convert(p, columnSqlType(col), `column "${col.name}"`).e;
+    return bindValue(c, e, lets);
+  });
+  const prelude: Stmt[] = [];
+  const after: Stmt[] = [];
+  let key: KeyExpr;
+  let stored = values;
+  if (txnIdParam !== null) {
+    const rowNo = c.fresh('rn');
+    const id = [txnIdParam, { k: 'var', name: rowNo } satisfies Expr];
+    prelude.push({ k: 'let', name: rowNo, e: lit(0n) });
+    after.push({ k: 'let', name: rowNo, e: bin('+', { k: 'var', name: rowNo }, lit(1n)) });
+    key = { table: table.id, index: 0, parts: id };
+    stored = [...values, ...id];
+    // Every hidden row id of this statement starts with its transaction id.
+    ins.useRowRange({ table: table.id, index: 0, lower: [txnIdParam], lowerInclusive: true, upper: [txnIdParam], upperInclusive: true });
+  } else key = { table: table.id, index: 0, parts: table.primaryKey.map((i) => values[i] as Expr) };
+  const declare = (k: KeyExpr): KeyExpr => {
+    const series = src.series;
+    const only = k.parts.length === 1 ? k.parts[0] : undefined;
+    if (series !== null && only?.k === 'var' && only.name === series.name) {
+      const bounds = (fn: 'least' | 'greatest'): Expr[] => [call(fn, series.from, series.to)];
+      const r: RangeExpr = { table: table.id, index: k.index, lower: bounds('least'), lowerInclusive: true, upper: bounds('greatest'), upperInclusive: true };
+      if (k.index === 0) ins.useRowRange(r);
+      else ins.keys.range(r);
+    } else if (k.index === 0) ins.useRowRange(indexRange(table, 0));
+    else ins.keys.range(indexRange(table, k.index));
+    return k;
+  };
+  if (txnIdParam === null) declare(key);
+  const indexKeys = (table.uniques ?? []).map((u) => declare(indexKey(table, u, (i) => values[i] as Expr)));
+  let perRow: Stmt[] = [...lets, ...ins.checks(values), ...ins.row({ values, key, indexKeys, stored, after })];
+  if (limit !== null || offset !== null) {
+    // Rows past OFFSET, up to LIMIT, in the order the source yields them; a NULL LIMIT is no limit.
+    const n = c.fresh('n');
+    const l = limit === null ? lit(null) : countExpr(limit);
+    const o = offset === null ? lit(0n) : call('coalesce', countExpr(offset), lit(0n));
+    if (limit !== null) prelude.push(abortIf(bin('<', l, lit(0n)), SqlStateX.invalidRowCountInLimit, 'LIMIT must not be negative'));
+    if (offset !== null) prelude.push(abortIf(bin('<', o, lit(0n)), SqlStateX.invalidRowCountInOffset, 'OFFSET must not be negative'));
+    prelude.push({ k: 'let', name: n, e: lit(0n) });
+    const nv: Expr = { k: 'var', name: n };
+    const wanted = bin('and', bin('>', nv, o), bin('or', isNull(l), bin('<=', nv, bin('+', o, l))));
+    perRow = [{ k: 'let', name: n, e: bin('+', nv, lit(1n)) }, { k: 'if', cond: wanted, then: perRow, else: [] }];
+  }
+  // With no WHERE, the scan can stop once LIMIT + OFFSET rows are in.
+  const scanLimit = !isNode(sel.where) && limit !== null ? limitToExpr(limit, offset) : null;
+  const loop = src.loop(perRow, scanLimit, reverse);
+  return { stmts: [...prelude, ...loop.stmts], reads: loop.reads };
+}
+
+/** Whether ORDER BY asks for the source's primary-key order descending; other orders need a sort, which programs lack. */
+function keyOrder(sel: Node, src: RowSource): boolean {
+  let desc: boolean | null = null;
+  list(sel.orderby).forEach((o, k) => {
+    const on = node(o, 'ORDER BY item');
+    const ex = node(on.expr, 'ORDER BY item');
+    const d = String(on.type ?? 'ASC').toUpperCase() === 'DESC';
+    const table = src.tableId === 0 ? null : src.table;
+    const i = table !== null && ex.type === 'column_ref' ? table.columns.findIndex((col) => col.name === identName(ex.column)) : -1;
+    if (table === null || i < 0 || table.primaryKey[k] !== i || (desc !== null && desc !== d)) {
+      throw unsupported('ORDER BY in INSERT … SELECT other than by the primary key of the source table');
+    }
+    desc = d;
+  });
+  return desc === true;
 }
 
 function isConstantExpr(e: Expr): boolean {
@@ -1292,6 +1910,8 @@ export function mapProgram(p: Program, ex: (e: Expr) => Expr, name: (n: string) 
         return { k: 'abort', code: s.code, message: deep(s.message) };
       case 'emit':
         return { k: 'emit', values: s.values.map(deep) };
+      case 'series':
+        return { k: 'series', into: name(s.into), from: deep(s.from), to: deep(s.to), step: deep(s.step), body: s.body.map(stmt) };
     }
   };
   const keySet = (k: Program['reads']): Program['reads'] => ({ points: k.points.map(key), ranges: k.ranges.map(range) });
@@ -1304,42 +1924,23 @@ function compileUpdate(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
   const row = 'r';
   const scope = rowScope(table, names, row);
   const acc = access(c, table, ast.where, row, null);
-  const assigned = new Map<number, Expr>();
-  for (const s of list(ast.set)) {
-    const set = node(s, 'SET item');
-    const name = identName(set.column);
-    const i = table.columns.findIndex((col) => col.name === name);
-    const col = table.columns[i];
-    if (col === undefined) throw new OrdoError(SqlState.undefinedColumn, `column "${name}" of relation "${table.name}" does not exist`);
-    if (assigned.has(i)) throw new OrdoError(SqlStateX.duplicateColumn, `multiple assignments to same column "${name}"`);
-    if (table.primaryKey.includes(i)) throw unsupported('UPDATE of a primary key column');
-    const e = isDefaultKeyword(set.value) ? { e: defaultExpr(col) } : c.convert(c.expr(set.value, scope), columnSqlType(col), `column "${name}"`);
-    assigned.set(i, e.e);
-  }
-  const stmts: Stmt[] = [];
-  // The new row: assigned columns through a variable (every SET expression sees the old row, and
-  // the checks test the new value once); unchanged columns straight from the old row, which keeps
-  // the logged program short.
-  const newRow: Expr[] = table.columns.map((_col, i): Expr => {
-    const e = assigned.get(i);
-    if (e === undefined) return { k: 'col', row, i };
-    const v = c.fresh('n');
-    stmts.push({ k: 'let', name: v, e });
-    return { k: 'var', name: v };
-  });
-  table.columns.forEach((col, i) => {
-    const v = newRow[i];
-    if (assigned.has(i) && v !== undefined) stmts.push(...columnChecks(table, col, v, false));
-  });
-  const newValues = [...newRow];
-  if (table.primaryKey.length === 0) newRow.push({ k: 'col', row, i: table.columns.length }, { k: 'col', row, i: table.columns.length + 1 });
-  const newScope: Scope = { table, tableNames: names, column: (i) => newValues[i] ?? { k: 'lit', v: null } };
-  const ret = returning(c, ast, table, newScope);
   const key = acc.key ?? rowKeyFromRow(table, row);
-  stmts.push({ k: 'put', key, row: newRow }, { k: 'emit', values: (ret?.exprs ?? []).map((x) => x.e) });
+  const rewrite = rewriteRow(c, table, scope, list(ast.set), row, key, false);
+  const newScope: Scope = { table, tableNames: names, column: (i) => rewrite.values[i] ?? lit(null) };
+  const ret = returning(c, ast, table, newScope);
+  const stmts = [...rewrite.stmts, { k: 'emit', values: (ret?.exprs ?? []).map((x) => x.e) } satisfies Stmt];
   const body = [...guardStmts(table), ...acc.wrap(whereFilter(c, ast.where, scope, stmts, acc.coversWhere))];
-  const writes = acc.key !== null ? { points: [acc.key], ranges: [] } : { points: [], ranges: [tableRange(table)] };
+  const writes = rowWrites(table, acc.key, rewrite.touched);
   return { kind: 'program', command: 'UPDATE', program: { reads: acc.reads, writes, body }, readOnly: false, needsTxnId: false, columns: ret?.columns ?? null, post: null };
+}
+
+/**
+ * What an UPDATE or DELETE writes: its row (a point, or the table's key range), and the whole range of
+ * each unique index whose entries it moves or drops, because those depend on the rows' old values.
+ */
+function rowWrites(table: CatalogTable, key: KeyExpr | null, indexes: readonly UniqueConstraint[]): { points: KeyExpr[]; ranges: RangeExpr[] } {
+  const ranges = indexes.map((u) => indexRange(table, u.index));
+  return key !== null ? { points: [key], ranges } : { points: [], ranges: [indexRange(table, 0), ...ranges] };
 }
 
 function compileDelete(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
@@ -1349,10 +1950,14 @@ function compileDelete(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
   const acc = access(c, table, ast.where, row, null);
   const ret = returning(c, ast, table, scope);
   const key = acc.key ?? rowKeyFromRow(table, row);
-  const stmts: Stmt[] = [{ k: 'delete', key }, { k: 'emit', values: (ret?.exprs ?? []).map((x) => x.e) }];
+  const uniques = table.uniques ?? [];
+  const stmts: Stmt[] = [
+    { k: 'delete', key },
+    ...uniques.map((u) => dropIndexEntry(indexKey(table, u, (i) => ({ k: 'col', row, i })))),
+    { k: 'emit', values: (ret?.exprs ?? []).map((x) => x.e) },
+  ];
   const body = [...guardStmts(table), ...acc.wrap(whereFilter(c, ast.where, scope, stmts, acc.coversWhere))];
-  const writes = acc.key !== null ? { points: [acc.key], ranges: [] } : { points: [], ranges: [tableRange(table)] };
-  return { kind: 'program', command: 'DELETE', program: { reads: acc.reads, writes, body }, readOnly: false, needsTxnId: false, columns: ret?.columns ?? null, post: null };
+  return { kind: 'program', command: 'DELETE', program: { reads: acc.reads, writes: rowWrites(table, acc.key, uniques), body }, readOnly: false, needsTxnId: false, columns: ret?.columns ?? null, post: null };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1360,7 +1965,16 @@ function compileDelete(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
 
 const MAX_COLUMNS = 1600;
 
-function compileCreate(ast: Node): Plan {
+/** A UNIQUE or CHECK clause of CREATE TABLE, before it is resolved against the columns. */
+type ConstraintClause =
+  | { readonly k: 'unique'; readonly columns: readonly string[]; readonly name: string | null }
+  | { readonly k: 'check'; readonly expr: Node; readonly name: string | null };
+
+function constraintName(v: unknown): string | null {
+  return typeof v === 'string' ? v : null;
+}
+
+function compileCreate(ast: Node, text: string): Plan {
   if (ast.keyword !== 'table') throw unsupported(`CREATE ${String(ast.keyword).toUpperCase()}`);
   if (ast.temporary !== null && ast.temporary !== undefined) throw unsupported('temporary tables');
   if (isNode(ast.query_expr) || isNode(ast.as)) throw unsupported('CREATE TABLE … AS');
@@ -1368,37 +1982,106 @@ function compileCreate(ast: Node): Plan {
   const name = String(t.table);
   const columns: ColumnDef[] = [];
   const pkNames: string[] = [];
+  const clauses: ConstraintClause[] = [];
   for (const d of list(ast.create_definitions)) {
     const def = node(d, 'table element');
     if (def.resource === 'column') {
       const colName = identName(node(def.column, 'column').column);
       if (columns.some((c) => c.name === colName)) throw new OrdoError(SqlStateX.duplicateColumn, `column "${colName}" specified more than once`);
       const type = columnTypeOf(node(def.definition, 'column type'));
-      if (isNode(def.unique) || def.unique !== undefined && def.unique !== null) throw unsupported('UNIQUE');
-      if (isNode(def.check)) throw unsupported('CHECK');
       if (isNode(def.reference_definition)) throw unsupported('REFERENCES');
       if (def.auto_increment !== undefined && def.auto_increment !== null) throw unsupported('auto increment');
       const col: ColumnDef = { name: colName, ...type, notNull: isNode(def.nullable) && def.nullable.type === 'not null', default: null };
       columns.push({ ...col, default: isNode(def.default_val) ? columnDefault(col, def.default_val.value) : null });
+      const unique = def.unique !== undefined && def.unique !== null;
+      const check = isNode(def.check) ? def.check : null;
+      // The parser keeps one CONSTRAINT name per column, not which of its constraints it named.
+      const named = isNode(def.constraint) ? constraintName(def.constraint.constraint) : null;
+      if (named !== null && [typeof def.primary_key === 'string', unique, check !== null].filter(Boolean).length > 1) {
+        throw unsupported('CONSTRAINT names on a column with several constraints (name them as table constraints)');
+      }
       if (typeof def.primary_key === 'string') pkNames.push(colName);
+      if (unique) clauses.push({ k: 'unique', columns: [colName], name: named });
+      if (check !== null) clauses.push({ k: 'check', expr: node(list(check.definition)[0], 'CHECK expression'), name: named ?? constraintName(check.constraint) });
     } else if (def.resource === 'constraint') {
       const kind = String(def.constraint_type).toLowerCase();
-      if (kind !== 'primary key') throw unsupported(`${kind.toUpperCase()} constraints`);
-      if (pkNames.length > 0) throw new OrdoError(SqlStateX.invalidTableDefinition, `multiple primary keys for table "${name}" are not allowed`);
-      for (const c of list(def.definition)) pkNames.push(identName(node(c, 'key column').column));
+      const keyColumns = (): string[] => list(def.definition).map((c) => identName(node(c, 'key column').column));
+      if (kind === 'primary key') {
+        if (pkNames.length > 0) throw new OrdoError(SqlStateX.invalidTableDefinition, `multiple primary keys for table "${name}" are not allowed`);
+        pkNames.push(...keyColumns());
+      } else if (kind === 'unique') clauses.push({ k: 'unique', columns: keyColumns(), name: constraintName(def.constraint) });
+      else if (kind === 'check') clauses.push({ k: 'check', expr: node(list(def.definition)[0], 'CHECK expression'), name: constraintName(def.constraint) });
+      else throw unsupported(`${kind.toUpperCase()} constraints`);
     } else throw unsupported(`table element ${String(def.resource)}`);
   }
+  // A column with two CHECK clauses reaches us with one of them: refuse rather than drop a constraint.
+  const checkWords = utilityTokens(text).filter((tok, i, all) => tok.kind === 'word' && tok.text.toLowerCase() === 'check' && all[i + 1]?.text === '(').length;
+  if (checkWords !== clauses.filter((x) => x.k === 'check').length) throw unsupported('several CHECK constraints on one column (write them as table constraints)');
   if (columns.length === 0) throw unsupported('a table without columns');
   if (columns.length > MAX_COLUMNS) throw new OrdoError('54011', `tables can have at most ${MAX_COLUMNS} columns`);
   if (pkNames.length > 0 && new Set(pkNames).size !== pkNames.length) throw new OrdoError(SqlStateX.invalidTableDefinition, 'duplicate column in primary key');
-  const primaryKey = pkNames.map((n) => {
+  const columnIndex = (n: string): number => {
     const i = columns.findIndex((c) => c.name === n);
     if (i < 0) throw new OrdoError(SqlState.undefinedColumn, `column "${n}" named in key does not exist`);
     return i;
-  });
+  };
+  const primaryKey = pkNames.map(columnIndex);
   // Primary key columns are NOT NULL, as in PostgreSQL.
   const finalColumns = columns.map((c, i) => (primaryKey.includes(i) ? { ...c, notNull: true } : c));
-  return { kind: 'createTable', table: { name, columns: finalColumns, primaryKey }, ifNotExists: ast.if_not_exists !== null && ast.if_not_exists !== undefined };
+  const table: TableDef = { name, columns: finalColumns, primaryKey };
+  const constraints = resolveConstraints(table, clauses, columnIndex);
+  return {
+    kind: 'createTable',
+    table: {
+      ...table,
+      ...(constraints.uniques.length === 0 ? {} : { uniques: constraints.uniques }),
+      ...(constraints.checks.length === 0 ? {} : { checks: constraints.checks }),
+    },
+    ifNotExists: ast.if_not_exists !== null && ast.if_not_exists !== undefined,
+  };
+}
+
+/**
+ * Names and numbers a new table's UNIQUE and CHECK constraints as PostgreSQL does: `t_a_b_key` and
+ * `t_a_check` (or `t_check` when the expression reads no single column), with a number appended on a
+ * clash; a UNIQUE on the columns of the primary key or of an earlier UNIQUE, in the same order, is
+ * dropped. Each CHECK is stored as the text it is compiled from, after compiling it once here.
+ */
+function resolveConstraints(table: TableDef, clauses: readonly ConstraintClause[], columnIndex: (n: string) => number): { uniques: UniqueConstraint[]; checks: CheckConstraint[] } {
+  const taken = new Set<string>(table.primaryKey.length > 0 ? [pkeyName(table)] : []);
+  const claim = (explicit: string | null, base: string): string => {
+    if (explicit !== null) {
+      if (taken.has(explicit)) throw new OrdoError(SqlStateX.duplicateObject, `constraint "${explicit}" for relation "${table.name}" already exists`);
+      taken.add(explicit);
+      return explicit;
+    }
+    let candidate = base;
+    for (let n = 1; taken.has(candidate); n++) candidate = `${base}${n}`;
+    taken.add(candidate);
+    return candidate;
+  };
+  const uniques: UniqueConstraint[] = [];
+  const checks: CheckConstraint[] = [];
+  const sameColumns = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+  for (const clause of clauses) {
+    if (clause.k === 'unique') {
+      const cols = clause.columns.map(columnIndex);
+      if (new Set(cols).size !== cols.length) throw new OrdoError(SqlStateX.duplicateColumn, 'column appears twice in unique constraint');
+      if (sameColumns(cols, table.primaryKey) || uniques.some((u) => sameColumns(u.columns, cols))) continue;
+      uniques.push({ name: claim(clause.name, `${table.name}_${clause.columns.join('_')}_key`), columns: cols, index: uniques.length + 1 });
+      continue;
+    }
+    const sql = checkParser.exprToSQL(clause.expr, { database: 'PostgresQL' });
+    // Compiled from the stored text, as every later statement will compile it, so what is checked
+    // here is what is stored.
+    const c = new Compiler(EMPTY_CATALOG, [], []);
+    const [compiled] = compileChecks(c, { ...table, checks: [{ name: '', sql }] }, () => lit(null));
+    if (c.params.length > 0) throw new OrdoError('42P02', 'there is no parameter $1');
+    const read = [...(compiled?.columns ?? [])];
+    const only = read.length === 1 ? table.columns[read[0] as number] : undefined;
+    checks.push({ name: claim(clause.name, only === undefined ? `${table.name}_check` : `${table.name}_${only.name}_check`), sql });
+  }
+  return { uniques, checks };
 }
 
 function columnDefault(col: ColumnDef, v: unknown): ColumnDef['default'] {
@@ -1415,7 +2098,8 @@ function columnDefault(col: ColumnDef, v: unknown): ColumnDef['default'] {
   }
   let text: string | null;
   if (x.type === 'null') text = null;
-  else if (x.type === 'number' || x.type === 'single_quote_string' || x.type === 'string') text = String(x.value);
+  else if (x.type === 'number') text = String(x.value);
+  else if (x.type === 'single_quote_string' || x.type === 'string') text = stringValue(x);
   else if (x.type === 'bool') text = x.value === true ? 'true' : 'false';
   else if (x.type === 'unary_expr' && x.operator === '-' && isNode(x.expr) && x.expr.type === 'number') text = `-${String(x.expr.value)}`;
   else throw unsupported('DEFAULT expressions other than constants and now()');

@@ -8,14 +8,11 @@ import type { OrdoNode, TxnResult } from '../node/index.js';
 import { TxnKind, type Catalog } from '../sequencer/index.js';
 import type { Value } from '../partitions/index.js';
 import { OrdoError, SqlState, errorMessage } from '../util/index.js';
-import { GUARD_ROW, GUARD_STATEMENTS, compileStatement, mapProgram, unsupported, type Aggregate, type CountSource, type Plan, type ProgramPlan, type ResultColumn } from './compile.js';
-import type { SplitStatement } from './normalize.js';
+import { GUARD_ROW, GUARD_STATEMENTS, compileStatement, mapProgram, unsupported, type Aggregate, type CountSource, type OnConflict, type Plan, type ProgramPlan, type ResultColumn } from './compile.js';
+import { utilityTokens, type SplitStatement } from './normalize.js';
 import { SqlStateX, decimalToScaled, pow10, scaledToDecimal, typeClass, valueFromText, valueFromWire, type SqlType } from './types.js';
 
 const { Parser } = nodeSqlParser;
-
-/** `on conflict [ ( cols ) ] do nothing`, as the normalizer spells it (lower case, spaced tokens). */
-const ON_CONFLICT_NOTHING = / on conflict(?: \( [^)]* \))? do nothing(?= returning |$)/;
 
 /** `with ( fillfactor = 100 , … )` at the end of CREATE TABLE, as the normalizer spells it. */
 const STORAGE_PARAMS = / with \( [a-z_]+ = [^()]* \)$/;
@@ -165,17 +162,27 @@ export class SqlEngine {
       return { statement, plan: cached, catalogVersion: version };
     }
     this.stats.parses++;
-    let ast: unknown;
-    // node-sql-parser accepts ON CONFLICT … DO NOTHING only after an explicit column list, so the
-    // clause is taken out before parsing and put back into the tree.
-    const conflict = statement.firstWord === 'INSERT' ? ON_CONFLICT_NOTHING.exec(statement.normalized) : null;
-    let text = conflict === null ? statement.normalized : statement.normalized.slice(0, conflict.index) + statement.normalized.slice(conflict.index + conflict[0].length);
+    // node-sql-parser reads ON CONFLICT only after an explicit column list and never with a constraint
+    // name, so the clause is cut out of the text, parsed apart and put into the tree.
+    const split = statement.firstWord === 'INSERT' ? splitOnConflict(statement.normalized) : null;
+    let text = split === null ? statement.normalized : split.insert;
     // Storage parameters tune PostgreSQL's heap pages (pgbench sets fillfactor); they mean nothing here.
     if (statement.firstWord === 'CREATE') text = text.replace(STORAGE_PARAMS, '');
+    let ast = this.parseOne(text, statement, 0);
+    if (split !== null) ast = { ...ast, onConflict: this.onConflict(split, statement) };
+    const plan = compileStatement({ ast, catalog, literals: statement.literals, declaredOids, text: statement.normalized });
+    this.plans.set(key, plan);
+    return { statement, plan, catalogVersion: version };
+  }
+
+  /** Parses one statement; `offset` maps the parser's positions in `text` back to the normalized statement. */
+  private parseOne(text: string, statement: SplitStatement, offset: number): Readonly<Record<string, unknown>> {
+    let ast: unknown;
     try {
       ast = this.parser.astify(text, { database: 'PostgresQL' });
     } catch (err) {
-      const loc = (err as { location?: { start?: { offset?: number } } }).location?.start?.offset;
+      const at = (err as { location?: { start?: { offset?: number } } }).location?.start?.offset;
+      const loc = at === undefined ? undefined : Math.max(0, at + offset);
       const near = loc === undefined ? '' : ` at or near "${statement.normalized.slice(loc).split(' ')[0] ?? ''}"`;
       throw new SqlError(SqlStateX.syntaxError, `syntax error${near}`, loc === undefined ? undefined : statement.originalPosition(loc));
     }
@@ -183,17 +190,16 @@ export class SqlEngine {
       if (ast.length !== 1) throw new SqlError(SqlStateX.syntaxError, 'expected one statement');
       ast = ast[0];
     }
-    if (conflict !== null) {
-      ast = { ...(ast as object), conflict: { type: 'conflict', target: null, action: { keyword: 'do', expr: { type: 'origin', value: 'nothing' } } } };
-    }
-    const plan = compileStatement({
-      ast: ast as Readonly<Record<string, unknown>>,
-      catalog,
-      literals: statement.literals,
-      declaredOids,
-    });
-    this.plans.set(key, plan);
-    return { statement, plan, catalogVersion: version };
+    return ast as Readonly<Record<string, unknown>>;
+  }
+
+  /** The ON CONFLICT clause of an INSERT; DO UPDATE's SET and WHERE are parsed as an UPDATE's. */
+  private onConflict(split: ConflictSplit, statement: SplitStatement): OnConflict {
+    if (split.update === null) return { target: split.target, action: { k: 'nothing' } };
+    const head = 'update t set ';
+    const { start, end } = split.update;
+    const update = this.parseOne(head + statement.normalized.slice(start, end), statement, start - head.length);
+    return { target: split.target, action: { k: 'update', set: Array.isArray(update.set) ? update.set : [], where: update.where ?? null } };
   }
 
   /** Parameters for a simple-query statement: its lifted literals, typed by the plan. */
@@ -372,6 +378,7 @@ export function combineProgram(plans: readonly ProgramPlan[]): Program {
         case 'emit':
           return { k: 'emit', values: [{ k: 'lit', v: BigInt(idx) }, ...s.values] };
         case 'scan':
+        case 'series':
           return { ...s, body: s.body.map(tag) };
         case 'if':
           return { ...s, then: s.then.map(tag), else: s.else.map(tag) };
@@ -532,6 +539,80 @@ function divideDecimal(num: bigint, scale: number, den: bigint): string {
   const r = n % d;
   if ((r < 0n ? -r : r) * 2n >= d) q += num < 0n ? -1n : 1n;
   return scaledToDecimal(q, rscale);
+}
+
+/** An INSERT's ON CONFLICT clause, cut out of its normalized text. */
+interface ConflictSplit {
+  /** The INSERT without the clause. */
+  readonly insert: string;
+  readonly target: OnConflict['target'];
+  /** Where DO UPDATE's assignments (after SET) and WHERE are in the normalized text; null for DO NOTHING. */
+  readonly update: { readonly start: number; readonly end: number } | null;
+}
+
+/**
+ * Finds `ON CONFLICT [(cols) | ON CONSTRAINT name] DO {NOTHING | UPDATE SET …}` at the top level of a
+ * normalized INSERT, up to RETURNING or the end; null when the INSERT has none.
+ */
+function splitOnConflict(normalized: string): ConflictSplit | null {
+  const toks = utilityTokens(normalized);
+  // Normalized text is its tokens joined by single spaces, so offsets follow from their lengths.
+  const starts: number[] = [];
+  let at = 0;
+  for (const tok of toks) {
+    starts.push(at);
+    at += tok.text.length + 1;
+  }
+  const word = (i: number, w: string): boolean => toks[i]?.kind === 'word' && toks[i]?.text === w;
+  let depth = 0;
+  let on = -1;
+  let end = toks.length;
+  for (let i = 0; i < toks.length; i++) {
+    const text = toks[i]?.kind === 'op' ? toks[i]?.text : undefined;
+    if (text === '(') depth++;
+    else if (text === ')') depth--;
+    else if (depth === 0 && on < 0 && word(i, 'on') && word(i + 1, 'conflict')) on = i;
+    else if (depth === 0 && on >= 0 && word(i, 'returning')) {
+      end = i;
+      break;
+    }
+  }
+  if (on < 0) return null;
+  const offset = (i: number): number => starts[i] ?? normalized.length;
+  const fail = (i: number): never => {
+    throw new SqlError(SqlStateX.syntaxError, `syntax error at or near "${toks[i]?.text ?? 'end of input'}"`);
+  };
+  const ident = (i: number): string => {
+    const tok = toks[i];
+    if (tok?.kind === 'word') return tok.text;
+    if (tok?.kind === 'qident') return tok.text.slice(1, -1).replaceAll('""', '"');
+    return fail(i);
+  };
+  let i = on + 2;
+  let target: OnConflict['target'] = null;
+  if (toks[i]?.text === '(') {
+    const columns: string[] = [];
+    for (i++; toks[i]?.text !== ')'; i++) {
+      if (i >= end) fail(i);
+      columns.push(ident(i));
+      if (toks[i + 1]?.text === ',') i++;
+      else if (toks[i + 1]?.text !== ')') throw unsupported('ON CONFLICT targets other than a list of columns');
+    }
+    i++;
+    if (word(i, 'where')) throw unsupported('ON CONFLICT … WHERE (partial unique indexes)');
+    target = { columns };
+  } else if (word(i, 'on') && word(i + 1, 'constraint')) {
+    target = { constraint: ident(i + 2) };
+    i += 3;
+  }
+  if (!word(i, 'do')) fail(i);
+  let update: ConflictSplit['update'] = null;
+  if (word(i + 1, 'nothing')) {
+    if (i + 2 !== end) fail(i + 2);
+  } else if (word(i + 1, 'update') && word(i + 2, 'set')) update = { start: offset(i + 3), end: end < toks.length ? offset(end) - 1 : normalized.length };
+  else fail(i + 1);
+  const rest = end < toks.length ? normalized.slice(offset(end)) : '';
+  return { insert: `${normalized.slice(0, Math.max(0, offset(on) - 1))}${rest === '' ? '' : ` ${rest}`}`, target, update };
 }
 
 export function describeError(err: unknown): { code: string; message: string; position?: number; detail?: string } {

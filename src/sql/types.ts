@@ -43,6 +43,10 @@ export const SqlStateX = {
   noActiveSqlTransaction: '25P01',
   undefinedObject: '42704',
   cardinalityViolation: '21000',
+  checkViolation: '23514',
+  duplicateObject: '42710',
+  invalidRowCountInLimit: '2201W',
+  invalidRowCountInOffset: '2201X',
 } as const;
 
 export const T = {
