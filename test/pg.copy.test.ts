@@ -1,8 +1,7 @@
 // COPY FROM STDIN / TO STDOUT (text and csv), TRUNCATE, and storage parameters, through psql.
 
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { harness } from './pg.support.js';
+import { harness, runProgram } from './pg.support.js';
 import { CopyLimits } from '../src/sql/copy.js';
 
 const PSQL = '/usr/bin/psql';
@@ -12,18 +11,8 @@ const c = await h.client();
 
 /** Runs psql -c `sql` with `input` on stdin. */
 function psql(sql: string, input = ''): Promise<{ stdout: string; stderr: string; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PSQL, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(h.server.port), '-U', 'postgres', 'postgres', '-c', sql], {
-      env: { ...process.env, PGCONNECT_TIMEOUT: '10' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ stdout, stderr, code }));
-    child.stdin.end(input);
-  });
+  const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(h.server.port), '-U', 'postgres', 'postgres', '-c', sql];
+  return runProgram(PSQL, args, input, { ...process.env, PGCONNECT_TIMEOUT: '10' });
 }
 
 await c.query('CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2), note varchar(20)) WITH (fillfactor = 90)');

@@ -1,7 +1,7 @@
 // Public surface of the SQL gateway: the Postgres wire-protocol server, the statement engine it runs
 // on, and the pieces tests and tools use directly.
 
-export { startPgServer, PgServerDefaults } from './server.js';
+export { startPgServer, PgServerDefaults, AuthMethod, authMethod } from './server.js';
 export type { PgServer, PgServerOptions } from './server.js';
 export { SqlEngine, SqlError, EngineDefaults } from './engine.js';
 export type { StatementResult, Prepared, EngineStats } from './engine.js';

@@ -7,6 +7,11 @@
 // multi-statement message), and so does a BEGIN … COMMIT block inside one message. A BEGIN whose
 // COMMIT is not in the same message opens an interactive transaction (interactive.ts, ADR 0004):
 // statements run at the committed state with writes buffered, and COMMIT validates and re-executes.
+//
+// Authentication is trust, or SCRAM-SHA-256 against the verifiers the server looks up (users.ts).
+// A CancelRequest (on another connection, matched by the server) cancels the running statement while
+// it is still cancellable: before it is handed to the sequencer, while a read waits for its read
+// index, and between chunks of rows it streams out (ADR 0003, "Cancel").
 
 import type { Socket } from 'node:net';
 import type { Value } from '../partitions/index.js';
@@ -22,13 +27,21 @@ import {
   FrontendKind,
   FrontendParser,
   ProtocolError,
+  SCRAM_SHA_256,
+  ScramServer,
+  ScramState,
+  TypeOid,
+  WireSqlState,
   decodeParam,
+  decodeSaslInitialResponse,
   encodeCell,
   formatCodeAt,
   type BindMessage,
   type FieldDescription,
   type FrontendMessage,
   type ParseMessage,
+  type ScramVerifier,
+  type StartupMessage,
 } from './wire/index.js';
 
 export const SessionLimits = {
@@ -38,6 +51,9 @@ export const SessionLimits = {
   maxPortals: 1_000,
   /** Output waiting for a Sync is written once it grows past this, so a long pipeline stays bounded. */
   maxUnsentBytes: 64 * 1024,
+  /** PostgreSQL's authentication_timeout: a connection that has not logged in by then is closed, so
+   *  silent connections cannot hold every connection slot. */
+  authenticationTimeoutMs: 60_000,
 } as const;
 
 /** Settings a client sees at startup and may SET; those marked `report` are re-sent on change. */
@@ -93,11 +109,45 @@ const UTILITY = new Set(['BEGIN', 'START', 'COMMIT', 'END', 'ROLLBACK', 'ABORT',
 
 export interface SessionOptions {
   readonly engine: SqlEngine;
+  /** BackendKeyData: what a CancelRequest for this session must carry. */
   readonly processId: number;
   readonly secretKey: number;
+  /** null: trust authentication. Otherwise SCRAM-SHA-256 with the verifier this returns for the
+   *  user (null for an unknown user, who goes through the same exchange and fails the same way). */
+  readonly verifierOf: ((user: string) => Promise<ScramVerifier | null>) | null;
+  readonly authenticationTimeoutMs?: number;
+  /** A CancelRequest arrived on this connection; the server finds the session it names. */
+  readonly onCancelRequest?: (processId: number, secretKey: number) => void;
   /** Called once when the connection is gone. */
   readonly onClose?: () => void;
 }
+
+function failedBlock(): OrdoError {
+  return new OrdoError('25P02', 'current transaction is aborted, commands ignored until end of transaction block');
+}
+
+function canceled(why: 'user request' | 'statement timeout'): OrdoError {
+  return new OrdoError(SqlState.queryCanceled, `canceling statement due to ${why}`);
+}
+
+const TIME_UNITS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, min: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A time setting as PostgreSQL reads it: a number of milliseconds, or a number with a unit. */
+function settingMs(name: string, value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h|d)?\s*$/.exec(value);
+  const ms = m === null ? NaN : Number(m[1]) * (TIME_UNITS_MS[m[2] ?? 'ms'] ?? NaN);
+  if (!Number.isFinite(ms) || ms > 0x7fffffff) throw new OrdoError(SqlState.invalidParameterValue, `invalid value for parameter "${name}": "${value}"`);
+  return Math.round(ms);
+}
+
+/** Authentication errors end the connection: as a ProtocolError, the pump sends them as FATAL. */
+function fatal(err: unknown): ProtocolError {
+  if (err instanceof ProtocolError) return err;
+  return new ProtocolError(err instanceof OrdoError ? err.code : SqlState.internalError, errorMessage(err));
+}
+
+/** Thrown to stop a statement whose client has gone; nobody sees it. */
+class ConnectionGone extends Error {}
 
 export class Session {
   private readonly parser = new FrontendParser();
@@ -107,6 +157,16 @@ export class Session {
   private closed = false;
   private skipUntilSync = false;
   private user = 'postgres';
+  /** False until AuthenticationOk: only authentication messages are accepted before it. */
+  private loggedIn = false;
+  /** The SCRAM exchange between StartupMessage and AuthenticationOk. */
+  private scram: ScramServer | null = null;
+  private readonly authTimer: NodeJS.Timeout;
+  /** The running statement's cancellation; null when nothing cancellable runs (idle, or a write was
+   *  handed to the sequencer: the log cannot un-order it, so it and the rest of its message complete). */
+  private cancellation: AbortController | null = null;
+  /** statement_timeout of the running statement. */
+  private statementTimer: NodeJS.Timeout | null = null;
   private readonly settings = new Map<string, string>();
   private readonly statements = new Map<string, PreparedStatement>();
   private readonly portals = new Map<string, Portal>();
@@ -128,8 +188,105 @@ export class Session {
     socket.on('close', () => {
       this.closed = true;
       this.queue.length = 0;
+      clearTimeout(this.authTimer);
       options.onClose?.();
     });
+    this.authTimer = setTimeout(() => {
+      this.out.reset();
+      this.closeConnection({ code: WireSqlState.protocolViolation, message: 'canceling authentication due to timeout' });
+    }, options.authenticationTimeoutMs ?? SessionLimits.authenticationTimeoutMs);
+    this.authTimer.unref();
+  }
+
+  /**
+   * Cancels the running statement if it is still cancellable; otherwise does nothing, as PostgreSQL
+   * ignores a cancel that arrives when the statement is done. Called for a CancelRequest with this
+   * session's key.
+   */
+  cancel(): void {
+    this.abortStatement(canceled('user request'));
+  }
+
+  private abortStatement(reason: OrdoError): void {
+    if (this.cancellation === null) return;
+    this.cancellation.abort(reason);
+    // A running statement notices at its next check. One that is not running is a COPY FROM STDIN
+    // waiting for the client's next data: nothing else would notice.
+    if (this.running) return;
+    this.failCanceledCopy();
+    if (this.out.byteLength > 0 && !this.closed) this.socket.write(this.out.flush());
+  }
+
+  /**
+   * Writes what is pending (and a FATAL error, if given) and closes. The socket is destroyed once that
+   * is written, so a client that never closes its side cannot keep the connection.
+   */
+  private closeConnection(fatal: { readonly code: string; readonly message: string } | null): void {
+    if (fatal !== null) this.out.errorResponse({ severity: 'FATAL', ...fatal });
+    this.closed = true;
+    this.socket.end(this.out.flush(), () => this.socket.destroy());
+  }
+
+  private checkCanceled(): void {
+    const signal = this.cancellation?.signal;
+    if (signal?.aborted === true) throw signal.reason as OrdoError;
+  }
+
+  /** A statement starts: cancellable, and bounded by statement_timeout. */
+  private beginStatement(): void {
+    this.cancellation = new AbortController();
+    const timeoutMs = settingMs('statement_timeout', this.settings.get('statement_timeout') ?? '0');
+    if (timeoutMs > 0) this.statementTimer = setTimeout(() => this.abortStatement(canceled('statement timeout')), timeoutMs);
+  }
+
+  /** The statement is over, or runs to completion from here on. */
+  private endStatement(): void {
+    this.cancellation = null;
+    if (this.statementTimer !== null) clearTimeout(this.statementTimer);
+    this.statementTimer = null;
+  }
+
+  /** From here on the running statement completes: it is about to be handed to the sequencer. */
+  private uncancellable(): void {
+    this.checkCanceled();
+    this.endStatement();
+  }
+
+  /** `p` (which has no effects) or 57014 as soon as the statement is cancelled, whichever is first. */
+  private abortable<T>(p: Promise<T>): Promise<T> {
+    const signal = this.cancellation?.signal;
+    if (signal === undefined) return p;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => reject(signal.reason as OrdoError);
+      signal.addEventListener('abort', onAbort, { once: true });
+      p.then(
+        (v) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+    });
+  }
+
+  /** Writes the output so far and waits while the client is behind on reading it. */
+  private async drain(): Promise<void> {
+    if (this.closed) throw new ConnectionGone();
+    if (this.out.byteLength > 0) this.socket.write(this.out.flush());
+    if (!this.socket.writableNeedDrain) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
+    if (this.closed) throw new ConnectionGone();
   }
 
   private onData(chunk: Buffer): void {
@@ -141,8 +298,7 @@ export class Session {
       const code = err instanceof ProtocolError ? err.code : '08P01';
       this.queue.length = 0;
       this.out.reset();
-      this.socket.end(this.out.errorResponse({ severity: 'FATAL', code, message: errorMessage(err) }).flush());
-      this.closed = true;
+      this.closeConnection({ code, message: errorMessage(err) });
       return;
     }
     if (this.queue.length >= SessionLimits.maxQueuedMessages) this.socket.pause();
@@ -155,25 +311,32 @@ export class Session {
     try {
       while (!this.closed && this.queue.length > 0) {
         const m = this.queue.shift() as FrontendMessage;
+        if ((m.kind === FrontendKind.query || m.kind === FrontendKind.execute) && !this.skipUntilSync) this.beginStatement();
         try {
           await this.handle(m);
         } catch (err) {
+          if (err instanceof ConnectionGone) return;
           if (err instanceof ProtocolError) {
-            this.out.errorResponse({ severity: 'FATAL', code: err.code, message: err.message });
-            this.socket.end(this.out.flush());
-            this.closed = true;
+            this.closeConnection({ code: err.code, message: err.message });
             return;
           }
           this.sendError(err);
           if (m.kind !== FrontendKind.query && m.kind !== FrontendKind.sync) this.skipUntilSync = true;
         }
+        // A COPY FROM STDIN stays cancellable while it waits for more data; anything else is done.
+        if (this.copyIn === null) this.endStatement();
+        else this.failCanceledCopy();
         if (this.queue.length < SessionLimits.maxQueuedMessages / 2 && this.socket.isPaused()) this.socket.resume();
         // One socket write per Query or Sync rather than per message: Parse/Bind/Describe/Execute/Sync
         // in one packet get one answer packet. Output is also written whenever nothing else is queued
         // (a Flush, or a client waiting on a message without Sync), so nothing is held back.
         const boundary = m.kind === FrontendKind.query || m.kind === FrontendKind.sync || m.kind === FrontendKind.flush || this.queue.length === 0;
-        if (this.out.byteLength > 0 && !this.closed && (boundary || this.out.byteLength >= SessionLimits.maxUnsentBytes)) this.socket.write(this.out.flush());
+        // Waiting for a client that does not read its results bounds what this connection buffers:
+        // meanwhile its queue fills and reading from it pauses.
+        if (!this.closed && (boundary || this.out.byteLength >= SessionLimits.maxUnsentBytes)) await this.drain();
       }
+    } catch (err) {
+      if (!(err instanceof ConnectionGone)) throw err;
     } finally {
       this.running = false;
     }
@@ -199,20 +362,31 @@ export class Session {
         this.out.encryptionResponse('N');
         return;
       case FrontendKind.cancelRequest:
-        // Statements are not cancellable yet; the cancel connection just closes, as PostgreSQL's does.
-        this.socket.end();
-        this.closed = true;
+        this.options.onCancelRequest?.(m.processId, m.secretKey);
+        // No answer either way, as in PostgreSQL: a client cannot probe for keys.
+        this.closeConnection(null);
         return;
       case FrontendKind.startup:
-        this.startup(m.parameters);
+        await this.startup(m);
+        return;
+      case FrontendKind.authResponse:
+        this.authenticate(m.payload);
         return;
       case FrontendKind.terminate:
-        this.socket.end();
-        this.closed = true;
+        this.closeConnection(null);
         return;
-      case FrontendKind.query:
-        await this.simpleQuery(m.sql);
-        return;
+      default:
+        break;
+    }
+    if (!this.loggedIn) throw new ProtocolError(WireSqlState.protocolViolation, `expected a SASL response, got a ${m.kind} message`);
+    if (this.copyIn !== null && m.kind !== FrontendKind.copyData && m.kind !== FrontendKind.copyDone && m.kind !== FrontendKind.copyFail) {
+      // PostgreSQL ignores Flush and Sync during COPY FROM STDIN and fails the COPY on anything else
+      // (which is consumed): the client gets its ReadyForQuery instead of waiting for one forever.
+      if (m.kind === FrontendKind.flush || m.kind === FrontendKind.sync) return;
+      this.endCopyIn(new OrdoError(WireSqlState.protocolViolation, `unexpected ${m.kind} message during COPY from stdin`));
+      return;
+    }
+    switch (m.kind) {
       case FrontendKind.copyData:
       case FrontendKind.copyDone:
       case FrontendKind.copyFail:
@@ -229,8 +403,12 @@ export class Session {
       default:
         break;
     }
+    // Everything up to the Sync after an extended-protocol error is discarded, a Query too.
     if (this.skipUntilSync) return;
     switch (m.kind) {
+      case FrontendKind.query:
+        await this.simpleQuery(m.sql);
+        return;
       case FrontendKind.parse:
         this.parse(m);
         this.out.parseComplete();
@@ -250,12 +428,11 @@ export class Session {
         else this.portals.delete(m.name);
         this.out.closeComplete();
         return;
-      default:
-        throw new ProtocolError('08P01', `unexpected message ${m.kind}`);
     }
   }
 
-  private startup(parameters: ReadonlyMap<string, string>): void {
+  private async startup(m: StartupMessage): Promise<void> {
+    const parameters = m.parameters;
     this.user = parameters.get('user') ?? 'postgres';
     const app = parameters.get('application_name');
     if (app !== undefined) this.settings.set('application_name', app);
@@ -264,7 +441,48 @@ export class Session {
       throw new ProtocolError('22023', `client_encoding ${encoding} is not supported: only UTF8`);
     }
     this.settings.set('session_authorization', this.user);
-    // Trust authentication: the embedded default, as a fresh PostgreSQL allows locally.
+    // A client asking for a newer 3.x or for protocol options must be told what it got, or it would
+    // rely on features this server does not have.
+    const options = [...parameters.keys()].filter((k) => k.startsWith('_pq_.'));
+    if (m.protocolMinor > 0 || options.length > 0) this.out.negotiateProtocolVersion(0, options);
+    if (this.options.verifierOf === null) {
+      // Trust authentication: the embedded default, as a fresh PostgreSQL allows locally.
+      this.logIn();
+      return;
+    }
+    let verifier: ScramVerifier | null;
+    try {
+      verifier = await this.options.verifierOf(this.user);
+    } catch (err) {
+      throw fatal(err);
+    }
+    this.scram = new ScramServer({ user: this.user, verifier });
+    this.out.authenticationSasl(ScramServer.mechanisms);
+  }
+
+  /** A SASLInitialResponse or SASLResponse of the SCRAM exchange; any failure closes the connection. */
+  private authenticate(payload: Uint8Array): void {
+    const scram = this.scram;
+    if (scram === null) throw new ProtocolError(WireSqlState.protocolViolation, 'unexpected authentication response');
+    try {
+      if (scram.state === ScramState.awaitingClientFirst) {
+        const first = decodeSaslInitialResponse(payload);
+        if (first.mechanism !== SCRAM_SHA_256) throw new OrdoError(WireSqlState.protocolViolation, 'client selected an invalid SASL authentication mechanism');
+        if (first.data === null) throw new OrdoError(WireSqlState.protocolViolation, 'the SASL initial response has no data');
+        this.out.authenticationSaslContinue(scram.clientFirst(first.data));
+        return;
+      }
+      this.out.authenticationSaslFinal(scram.clientFinal(payload));
+    } catch (err) {
+      throw fatal(err);
+    }
+    this.scram = null;
+    this.logIn();
+  }
+
+  private logIn(): void {
+    this.loggedIn = true;
+    clearTimeout(this.authTimer);
     this.out.authenticationOk();
     for (const [name, s] of Object.entries(SETTINGS)) if (s.report) this.out.parameterStatus(name, this.settings.get(name) ?? s.value);
     this.out.parameterStatus('session_authorization', this.user);
@@ -297,17 +515,17 @@ export class Session {
       if (group.length === 0) return;
       const items = group;
       group = [];
-      const results = await this.engine.runTransaction(items, this.user);
-      for (const r of results) this.sendResult(r, []);
+      const results = await this.run(items);
+      for (const r of results) await this.sendResult(r, []);
     };
     for (let si = 0; si < stmts.length; si++) {
       const st = stmts[si] as SplitStatement;
       if (st.firstWord === 'COPY' || st.firstWord === 'TRUNCATE') {
         // Bulk operations run at once as their own transactions, even inside a block (ADR 0004).
-        if (this.txn?.failed === true) throw new OrdoError('25P02', 'current transaction is aborted, commands ignored until end of transaction block');
+        if (this.txn?.failed === true) throw failedBlock();
         await flush();
         if (st.firstWord === 'TRUNCATE') {
-          this.sendResult(await this.truncate(st), []);
+          await this.sendResult(await this.truncate(st), []);
           continue;
         }
         const copy = parseCopy(st.text);
@@ -320,7 +538,7 @@ export class Session {
         return;
       }
       if (this.txn !== null) {
-        this.sendResult(await this.interactive(st, null), []);
+        await this.sendResult(await this.interactive(st, null), []);
         continue;
       }
       if (UTILITY.has(st.firstWord)) {
@@ -356,7 +574,7 @@ export class Session {
         }
         if (inBlock) throw new OrdoError(SqlState.featureNotSupported, `${w} inside a transaction block is not supported yet`);
         await flush();
-        this.sendResult(this.utility(st), []);
+        await this.sendResult(this.utility(st), []);
         continue;
       }
       const prepared = this.engine.prepare(st);
@@ -364,7 +582,8 @@ export class Session {
       if (plan.kind !== 'program') {
         if (inBlock) throw new OrdoError(SqlState.featureNotSupported, 'DDL inside a transaction block is not supported yet');
         await flush();
-        this.sendResult(await this.engine.runDdl(plan, st.text, this.user), []);
+        this.uncancellable();
+        await this.sendResult(await this.engine.runDdl(plan, st.text, this.user), []);
         continue;
       }
       group.push({ plan, params: this.engine.bindLiterals(prepared), sql: st.text });
@@ -373,11 +592,22 @@ export class Session {
   }
 
   /**
+   * Runs program statements as one transaction. A read stays cancellable while it waits (abandoning
+   * it has no effect); a write, once handed to the sequencer, completes.
+   */
+  private async run(items: readonly { plan: ProgramPlan; params: readonly Value[]; sql: string }[]): Promise<StatementResult[]> {
+    this.checkCanceled();
+    if (items.every((i) => i.plan.readOnly)) return this.abortable(this.engine.runTransaction(items, this.user));
+    this.uncancellable();
+    return this.engine.runTransaction(items, this.user);
+  }
+
+  /**
    * Sends a result's rows from `fromRow` (at most `maxRows`, 0 for all) and its CommandComplete, or
    * PortalSuspended when rows remain. Returns true when complete. Simple queries send RowDescription
    * first; the extended protocol sends it at Describe.
    */
-  private sendResult(r: StatementResult, formats: readonly number[], describe = true, fromRow = 0, maxRows = 0): boolean {
+  private async sendResult(r: StatementResult, formats: readonly number[], describe = true, fromRow = 0, maxRows = 0): Promise<boolean> {
     const columns = r.columns;
     if (columns !== null && describe) this.out.rowDescription(fieldsOf(columns, formats));
     const end = maxRows > 0 ? Math.min(r.rows.length, fromRow + maxRows) : r.rows.length;
@@ -386,14 +616,22 @@ export class Session {
       for (let i = fromRow; i < end; i++) {
         const row = r.rows[i] as readonly Value[];
         this.out.dataRow(columns.map((c, j) => encodeCell(pgType(c.type).oid, fmts[j] ?? 0, row[j] ?? null)));
+        if (this.out.byteLength >= SessionLimits.maxUnsentBytes) await this.streamed();
       }
     }
     if (end < r.rows.length) {
       this.out.portalSuspended();
       return false;
     }
-    this.out.commandComplete(r.tag);
+    // As in PostgreSQL, a result fetched by several Executes counts in each tag the rows that Execute sent.
+    this.out.commandComplete(columns === null ? r.tag : r.tag.replace(/\d+$/, String(end - fromRow)));
     return true;
+  }
+
+  /** A chunk of a long result is out: wait for a slow client, and stop here if cancelled. */
+  private async streamed(): Promise<void> {
+    await this.drain();
+    this.checkCanceled();
   }
 
   // --- TRUNCATE and COPY -----------------------------------------------------------------------
@@ -424,7 +662,7 @@ export class Session {
       if (plan.kind !== 'program') throw new OrdoError(SqlState.internalError, 'TRUNCATE compiled to DDL');
       return { plan, params: [] as Value[], sql: st.text };
     });
-    await this.engine.runTransaction(items, this.user);
+    await this.run(items);
     return { columns: null, rows: [], tag: 'TRUNCATE TABLE' };
   }
 
@@ -446,6 +684,9 @@ export class Session {
       return this.engine.prepare(normalizeSingle(head + tuples.join(', ')) as SplitStatement);
     };
     this.copyIn = { stmt: copy, decoder: new CopyInDecoder(copy), insert, rows: [], count: 0 };
+    // Cancellable between batches even after an earlier write of its message: a failed COPY keeps
+    // the batches it loaded (ADR 0004), a cancelled one too.
+    if (this.cancellation === null) this.beginStatement();
     this.out.copyInResponse(0, columns.map(() => 0));
   }
 
@@ -464,14 +705,26 @@ export class Session {
       while (copy.rows.length > 0) await this.loadRows(copy, copy.rows.splice(0, CopyLimits.rowsPerBatch));
       this.copyIn = null;
       this.out.commandComplete(`COPY ${copy.count}`);
+      this.out.readyForQuery(transactionStatus(this.txn));
     } catch (err) {
-      this.copyIn = null;
-      this.sendError(err);
+      this.endCopyIn(err);
     }
+  }
+
+  private endCopyIn(err: unknown): void {
+    this.copyIn = null;
+    this.endStatement();
+    this.sendError(err);
     this.out.readyForQuery(transactionStatus(this.txn));
   }
 
+  private failCanceledCopy(): void {
+    const signal = this.cancellation?.signal;
+    if (this.copyIn !== null && signal?.aborted === true) this.endCopyIn(signal.reason);
+  }
+
   private async loadRows(copy: NonNullable<Session['copyIn']>, rows: (string | null)[][]): Promise<void> {
+    this.checkCanceled();
     const prepared = copy.insert(rows.length);
     const plan = prepared.plan;
     if (plan.kind !== 'program') throw new OrdoError(SqlState.internalError, 'COPY compiled to DDL');
@@ -494,7 +747,7 @@ export class Session {
     const prepared = this.engine.prepare(split);
     const plan = prepared.plan;
     if (plan.kind !== 'program') throw new OrdoError(SqlState.internalError, 'COPY TO compiled to DDL');
-    const result = this.txn !== null ? this.txn.run(plan, [], split.text) : ((await this.engine.runTransaction([{ plan, params: [], sql: split.text }], this.user))[0] as StatementResult);
+    const result = this.txn !== null ? this.txn.run(plan, [], split.text) : ((await this.run([{ plan, params: [], sql: split.text }]))[0] as StatementResult);
     const cols = result.columns ?? [];
     this.out.copyOutResponse(0, cols.map(() => 0));
     if (copy.header) this.out.copyData(encodeCopyRow(copy, cols.map((c) => c.name)));
@@ -503,6 +756,7 @@ export class Session {
         const cell = encodeCell(pgType(c.type).oid, 0, row[i] ?? null);
         return cell === null ? null : typeof cell === 'string' ? cell : Buffer.from(cell).toString('utf8');
       })));
+      if (this.out.byteLength >= SessionLimits.maxUnsentBytes) await this.streamed();
     }
     this.out.copyDone();
     this.out.commandComplete(`COPY ${result.rows.length}`);
@@ -520,6 +774,7 @@ export class Session {
     if (w === 'COMMIT' || w === 'END') {
       this.txn = null;
       if (txn.failed) return { columns: null, rows: [], tag: 'ROLLBACK' };
+      this.uncancellable();
       await txn.commit(this.user);
       return { columns: null, rows: [], tag: 'COMMIT' };
     }
@@ -527,7 +782,7 @@ export class Session {
       this.txn = null;
       return { columns: null, rows: [], tag: 'ROLLBACK' };
     }
-    if (txn.failed) throw new OrdoError('25P02', 'current transaction is aborted, commands ignored until end of transaction block');
+    if (txn.failed) throw failedBlock();
     if (w === 'BEGIN' || w === 'START') {
       this.out.noticeResponse({ severity: 'WARNING', code: '25001', message: 'there is already a transaction in progress' });
       return { columns: null, rows: [], tag: 'BEGIN' };
@@ -635,6 +890,7 @@ export class Session {
   }
 
   private setSetting(name: string, value: string): void {
+    if (name === 'statement_timeout') settingMs(name, value);
     const before = this.settings.get(name);
     this.settings.set(name, value);
     if (before !== value && SETTINGS[name]?.report === true) this.out.parameterStatus(name, value);
@@ -650,7 +906,9 @@ export class Session {
       throw new OrdoError('54000', `more than ${SessionLimits.maxPreparedStatements} prepared statements`);
     }
     const split = normalizeSingle(m.sql);
-    const utility = split !== null && UTILITY.has(split.firstWord);
+    if (split?.firstWord === 'COPY') throw new OrdoError(SqlState.featureNotSupported, 'COPY is supported in a simple Query message only, not through Parse/Bind/Execute');
+    // TRUNCATE has no plan of its own: Execute runs it as simple Query does.
+    const utility = split !== null && (UTILITY.has(split.firstWord) || split.firstWord === 'TRUNCATE');
     const prepared = split === null || utility ? null : this.engine.prepare(split, m.paramTypeOids);
     this.statements.set(m.statement, { sql: m.sql, split, declaredOids: m.paramTypeOids, prepared, utility });
   }
@@ -680,7 +938,8 @@ export class Session {
       if (fmt === 0 && bytes !== null && slot.type !== null && slot.type.name === 'numeric') {
         return bindText(slot.type, Buffer.from(bytes).toString('utf8'), slot.exact);
       }
-      const oid = slot.type === null ? 0 : pgType(slot.type).oid;
+      // An unresolved parameter is text, as Describe reports it, in either format.
+      const oid = slot.type === null ? TypeOid.text : pgType(slot.type).oid;
       return bindWire(slot.type, decodeParam(oid, fmt, bytes), slot.exact);
     });
     let next = 0;
@@ -702,7 +961,7 @@ export class Session {
       if (st === undefined) throw new OrdoError('26000', `prepared statement "${name}" does not exist`);
       const prepared = this.current(st);
       const plan = prepared?.plan;
-      this.out.parameterDescription(plan?.kind === 'program' ? plan.params.filter((s) => s.literal === null).map((s) => (s.type === null ? 25 : pgType(s.type).oid)) : []);
+      this.out.parameterDescription(plan?.kind === 'program' ? plan.params.filter((s) => s.literal === null).map((s) => (s.type === null ? TypeOid.text : pgType(s.type).oid)) : []);
       const columns = plan?.kind === 'program' ? plan.columns : st.utility && st.split?.firstWord === 'SHOW' ? showColumns(st.split) : null;
       if (columns === null) this.out.noData();
       else this.out.rowDescription(fieldsOf(columns, []));
@@ -725,22 +984,28 @@ export class Session {
         this.out.emptyQueryResponse();
         return;
       }
-      if (this.txn !== null) portal.result = await this.interactive(st.split, st.utility ? null : { prepared: this.current(st), params: portal.params });
+      if (st.split.firstWord === 'TRUNCATE') {
+        if (this.txn?.failed === true) throw failedBlock();
+        portal.result = await this.truncate(st.split);
+      } else if (this.txn !== null) portal.result = await this.interactive(st.split, st.utility ? null : { prepared: this.current(st), params: portal.params });
       else if (st.utility) portal.result = await this.extendedUtility(st.split);
       else {
         const prepared = this.current(st);
         const plan = prepared?.plan;
         if (plan === undefined) throw new OrdoError(SqlState.internalError, 'statement has no plan');
         if (plan.kind === 'program') {
-          const results = await this.engine.runTransaction([{ plan, params: portal.params, sql: st.sql }], this.user);
+          const results = await this.run([{ plan, params: portal.params, sql: st.sql }]);
           portal.result = results[0] ?? null;
-        } else portal.result = await this.engine.runDdl(plan, st.sql, this.user);
+        } else {
+          this.uncancellable();
+          portal.result = await this.engine.runDdl(plan, st.sql, this.user);
+        }
       }
     }
     const result = portal.result;
     if (result === null) return;
     // RowDescription was sent by Describe; Execute sends only rows.
-    const done = this.sendResult(result, portal.resultFormats, false, portal.sent, maxRows > 0 ? maxRows : 0);
+    const done = await this.sendResult(result, portal.resultFormats, false, portal.sent, maxRows > 0 ? maxRows : 0);
     portal.sent = done ? result.rows.length : portal.sent + maxRows;
   }
 

@@ -70,6 +70,7 @@ const BINARY_OIDS: ReadonlySet<number> = new Set<number>([
   TypeOid.oid,
   TypeOid.float4,
   TypeOid.float8,
+  TypeOid.numeric,
   TypeOid.unknown,
   TypeOid.bpchar,
   TypeOid.varchar,
@@ -204,6 +205,88 @@ function plainDecimal(x: number): string {
   if (exp < 0) return `${sign}0.${'0'.repeat(-exp - 1)}${digits}`;
   if (digits.length <= exp + 1) return sign + digits + '0'.repeat(exp + 1 - digits.length);
   return `${sign}${digits.slice(0, exp + 1)}.${digits.slice(exp + 1)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// numeric's binary format: int16 ndigits, int16 weight, uint16 sign, int16 dscale, then ndigits
+// base-10000 digits, most significant first; the value is Σ digit[i] × 10000^(weight − i), shown with
+// dscale decimal places.
+
+const NumericSign = { positive: 0x0000, negative: 0x4000, nan: 0xc000, infinity: 0xd000, minusInfinity: 0xf000 } as const;
+/** PostgreSQL's NUMERIC_DSCALE_MAX. */
+const NUMERIC_MAX_DSCALE = 0x3fff;
+const NBASE = 10_000n;
+const DECIMAL_PARTS = /^([+-]?)(\d*)(?:\.(\d*))?(?:e([+-]?\d+))?$/;
+
+function numericHeader(ndigits: number, weight: number, sign: number, dscale: number): Buffer {
+  const b = Buffer.alloc(8 + 2 * ndigits);
+  b.writeInt16BE(ndigits, 0);
+  b.writeInt16BE(weight, 2);
+  b.writeUInt16BE(sign, 4);
+  b.writeInt16BE(dscale, 6);
+  return b;
+}
+
+function numericToBinary(text: string): Uint8Array {
+  const t = text.trim().toLowerCase();
+  if (t === 'nan') return numericHeader(0, 0, NumericSign.nan, 0);
+  if (t === 'infinity' || t === '+infinity' || t === 'inf' || t === '+inf') return numericHeader(0, 0, NumericSign.infinity, 0);
+  if (t === '-infinity' || t === '-inf') return numericHeader(0, 0, NumericSign.minusInfinity, 0);
+  const m = DECIMAL_PARTS.exec(t);
+  if (m === null || `${m[2] ?? ''}${m[3] ?? ''}` === '') throw badText(TypeOid.numeric, text);
+  const fraction = m[3] ?? '';
+  let magnitude = BigInt(`${m[2] ?? ''}${fraction}`);
+  let dscale = fraction.length - Number(m[4] ?? 0);
+  if (dscale < 0) {
+    magnitude *= 10n ** BigInt(-dscale);
+    dscale = 0;
+  }
+  if (dscale > NUMERIC_MAX_DSCALE) throw outOfRange(TypeOid.numeric);
+  // Align the fraction to whole base-10000 digits, then split the magnitude into them.
+  const alignedScale = Math.ceil(dscale / 4) * 4;
+  magnitude *= 10n ** BigInt(alignedScale - dscale);
+  const digits: number[] = [];
+  for (let v = magnitude; v > 0n; v /= NBASE) digits.unshift(Number(v % NBASE));
+  const weight = digits.length - 1 - alignedScale / 4;
+  while (digits.length > 0 && digits[digits.length - 1] === 0) digits.pop();
+  if (digits.length === 0) return numericHeader(0, 0, NumericSign.positive, dscale);
+  if (weight > 0x7fff || weight < -0x8000) throw outOfRange(TypeOid.numeric);
+  const b = numericHeader(digits.length, weight, m[1] === '-' ? NumericSign.negative : NumericSign.positive, dscale);
+  digits.forEach((d, i) => b.writeInt16BE(d, 8 + 2 * i));
+  return b;
+}
+
+/** The exact decimal text of a binary numeric, rounded to its dscale as numeric_recv does. */
+function numericFromBinary(bytes: Uint8Array): string {
+  const oid = TypeOid.numeric;
+  const b = asBuffer(bytes);
+  if (b.length < 8) throw badBinary(oid, `expected at least 8 bytes, got ${b.length}`);
+  const ndigits = b.readInt16BE(0);
+  const weight = b.readInt16BE(2);
+  const sign = b.readUInt16BE(4);
+  const dscale = b.readInt16BE(6);
+  if (ndigits < 0 || b.length !== 8 + 2 * ndigits) throw badBinary(oid, `${b.length} bytes for ${ndigits} digits`);
+  if (sign === NumericSign.nan) return 'NaN';
+  if (sign === NumericSign.infinity) return 'Infinity';
+  if (sign === NumericSign.minusInfinity) return '-Infinity';
+  if (sign !== NumericSign.positive && sign !== NumericSign.negative) throw badBinary(oid, 'invalid sign');
+  if (dscale < 0 || dscale > NUMERIC_MAX_DSCALE) throw badBinary(oid, 'invalid scale');
+  let magnitude = 0n;
+  for (let i = 0; i < ndigits; i++) {
+    const d = b.readInt16BE(8 + 2 * i);
+    if (d < 0 || d >= 10_000) throw badBinary(oid, 'invalid digit');
+    magnitude = magnitude * NBASE + BigInt(d);
+  }
+  // magnitude × 10^-scale is the value; bring it to exactly dscale decimal places.
+  const scale = 4 * (ndigits - 1 - weight);
+  if (scale > dscale) {
+    const divisor = 10n ** BigInt(scale - dscale);
+    const rounded = magnitude / divisor;
+    magnitude = 2n * (magnitude % divisor) >= divisor ? rounded + 1n : rounded;
+  } else magnitude *= 10n ** BigInt(dscale - scale);
+  const digits = magnitude.toString().padStart(dscale + 1, '0');
+  const text = dscale === 0 ? digits : `${digits.slice(0, -dscale)}.${digits.slice(-dscale)}`;
+  return sign === NumericSign.negative && magnitude !== 0n ? `-${text}` : text;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -538,6 +621,8 @@ export function encodeBinary(oid: number, v: Exclude<Value, null>): Uint8Array {
       b.writeDoubleBE(toFloat(oid, v));
       return b;
     }
+    case TypeOid.numeric:
+      return numericToBinary(encodeText(oid, v));
     case TypeOid.bytea:
       if (!(v instanceof Uint8Array)) throw mismatch(oid, v);
       return v;
@@ -611,6 +696,8 @@ export function decodeBinary(oid: number, bytes: Uint8Array): Exclude<Value, nul
       return expectLength(oid, bytes, 4).readFloatBE(0);
     case TypeOid.float8:
       return expectLength(oid, bytes, 8).readDoubleBE(0);
+    case TypeOid.numeric:
+      return numericFromBinary(bytes);
     case TypeOid.bytea:
       return Uint8Array.prototype.slice.call(bytes);
     case TypeOid.uuid:
