@@ -3,7 +3,7 @@
 
 import t from 'tap';
 import { createServer } from 'node:net';
-import { openClusterNode } from '../src/node/index.js';
+import { ClusterInitialState, openClusterNode } from '../src/node/index.js';
 import { TxnDedupWindow, TxnDedupDefaults } from '../src/scheduler/index.js';
 import { TxnKind, type LogEntry, type TxnRequest } from '../src/sequencer/index.js';
 import { getProgram, putProgram, scratchDir, txn } from './helpers.js';
@@ -49,7 +49,7 @@ function freePort(): Promise<number> {
 t.test('a cluster node executes a retried transaction id once, also after a restart', async (t) => {
   const dataDir = scratchDir();
   const port = await freePort();
-  const cluster = { nodeId: 'n1', clusterId: 'dedup', peers: { n1: `127.0.0.1:${port}` }, listen: `127.0.0.1:${port}` };
+  const cluster = { nodeId: 'n1', clusterId: 'dedup', peers: { n1: `127.0.0.1:${port}` }, listen: `127.0.0.1:${port}`, initialState: ClusterInitialState.bootstrap };
   let node = await openClusterNode({ dataDir, epochMs: 1, cluster });
   const put = (v: string): TxnRequest => ({ ...txn(putProgram(1), [1n, v]), txnId: 'retried' });
   const first = await node.submit(put('first'));
@@ -70,7 +70,7 @@ t.test('a cluster node executes a retried transaction id once, also after a rest
 t.test('a data directory of another cluster is refused', async (t) => {
   const dataDir = scratchDir();
   const port = await freePort();
-  const cluster = { nodeId: 'n1', clusterId: 'first', peers: { n1: `127.0.0.1:${port}` }, listen: `127.0.0.1:${port}` };
+  const cluster = { nodeId: 'n1', clusterId: 'first', peers: { n1: `127.0.0.1:${port}` }, listen: `127.0.0.1:${port}`, initialState: ClusterInitialState.bootstrap };
   const node = await openClusterNode({ dataDir, cluster });
   await node.close();
   await t.rejects(openClusterNode({ dataDir, cluster: { ...cluster, clusterId: 'second' } }), { name: 'RaftIdentityMismatchError' });

@@ -32,6 +32,31 @@ const commands: readonly Command[] = [
     run: async (argv) => (await import('./cluster.js')).clusterStop(argv),
   },
   {
+    name: 'cluster add-node',
+    summary: 'add a node to a local cluster: started as a learner, promoted to voter once caught up',
+    run: async (argv) => (await import('./cluster.js')).clusterAddNode(argv),
+  },
+  {
+    name: 'cluster remove-node',
+    summary: 'remove a node from a local cluster and stop it',
+    run: async (argv) => (await import('./cluster.js')).clusterRemoveNode(argv),
+  },
+  {
+    name: 'cluster transfer-leader',
+    summary: 'hand leadership of a local cluster to another voter',
+    run: async (argv) => (await import('./cluster.js')).clusterTransferLeader(argv),
+  },
+  {
+    name: 'user add',
+    summary: 'add a user for SCRAM-SHA-256 authentication (only a verifier is stored)',
+    run: async (argv) => (await import('./user.js')).userAdd(argv),
+  },
+  {
+    name: 'user remove',
+    summary: 'remove a SCRAM user',
+    run: async (argv) => (await import('./user.js')).userRemove(argv),
+  },
+  {
     name: 'log dump',
     summary: 'print the input log as JSON lines, one per transaction',
     run: async (argv) => (await import('./audit.js')).logDump(argv),

@@ -1,9 +1,9 @@
-// `ordo start`: runs the embedded single-node database until SIGTERM or SIGINT.
+// `ordo start`: runs a node (alone, or a member of a Raft cluster) until SIGTERM or SIGINT.
 
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { resolve } from 'node:path';
-import { NodeDefaults, openClusterNode, openNode, type ClusterOptions, type OrdoNode } from '../node/index.js';
-import { PgServerDefaults, startPgServer, type PgServer } from '../sql/index.js';
+import { ClusterInitialState, NodeDefaults, nodeHttpServer, openClusterNode, openNode, type ClusterOptions } from '../node/index.js';
+import { AuthMethod, PgServerDefaults, authMethod, startPgServer, type PgServer } from '../sql/index.js';
 import { UsageError, optionalInt, parseCommand, type CommandSpec, type ParsedFlags } from './args.js';
 
 export const StartDefaults = {
@@ -15,10 +15,11 @@ export const StartDefaults = {
 
 export const startSpec: CommandSpec = {
   usage:
-    'ordo start [--data-dir DIR] [--host HOST] [--pg-port PORT] [--http-port PORT] [--epoch-ms MS] [--node-id ID --cluster-id C --raft-listen HOST:PORT --peers ID=HOST:PORT,...]',
+    'ordo start [--config FILE] [--data-dir DIR] [--host HOST] [--pg-port PORT] [--http-port PORT] [--epoch-ms MS] [--node-id ID --cluster-id C --raft-listen HOST:PORT --peers ID=HOST:PORT,... [--bootstrap | --join]]',
   summary:
-    'Starts an OrdoDB node: input log, sequencer, scheduler and store in one process on one data directory, serving the PostgreSQL wire protocol (trust authentication) and an HTTP endpoint for health. Alone by default; with --node-id, --cluster-id, --raft-listen and --peers it is a member of a Raft-replicated cluster (every member holds all data, followers forward writes to the leader). Stops cleanly on SIGTERM or SIGINT.',
+    'Starts an OrdoDB node: input log, sequencer, scheduler and store in one process on one data directory, serving the PostgreSQL wire protocol (trust authentication, or SCRAM-SHA-256 with --auth scram) and an HTTP endpoint for health. Alone by default; with --node-id, --cluster-id, --raft-listen and --peers it is a member of a Raft-replicated cluster (every member holds all data, followers forward writes to the leader); a member\'s first start says whether it founds the cluster (--bootstrap) or joins a running one (--join). The HTTP port also takes the admin requests behind `ordo cluster add-node|remove-node|transfer-leader`. Stops cleanly on SIGTERM or SIGINT.',
   flags: {
+    config: { type: 'string', valueName: 'FILE', configFile: true, help: 'read these flags from a JSON file (see below)', commandLineOnly: true },
     'data-dir': { type: 'string', valueName: 'DIR', help: 'where the data lives (created if missing)', default: StartDefaults.dataDir },
     host: { type: 'string', valueName: 'HOST', help: 'address to listen on', default: StartDefaults.host },
     'pg-port': {
@@ -30,7 +31,7 @@ export const startSpec: CommandSpec = {
     'http-port': {
       type: 'string',
       valueName: 'PORT',
-      help: 'HTTP port for /health (0 picks a free port)',
+      help: 'HTTP port for /health and, on cluster nodes, the admin requests (0 picks a free port)',
       default: String(StartDefaults.httpPort),
     },
     'epoch-ms': {
@@ -42,8 +43,29 @@ export const startSpec: CommandSpec = {
     'node-id': { type: 'string', valueName: 'ID', help: 'cluster mode: this node\'s id (one of --peers)' },
     'cluster-id': { type: 'string', valueName: 'C', help: 'cluster mode: the cluster id (a data directory of another cluster is refused)' },
     'raft-listen': { type: 'string', valueName: 'HOST:PORT', help: 'cluster mode: where this node serves Raft and forwarded writes' },
-    peers: { type: 'string', valueName: 'ID=HOST:PORT,...', help: 'cluster mode: every member\'s Raft address, this node included' },
+    peers: {
+      type: 'string',
+      valueName: 'ID=HOST:PORT,...',
+      keyValueList: true,
+      help: 'cluster mode: every member\'s Raft address, this node included (members added or removed later are also learned from the log)',
+    },
+    bootstrap: {
+      type: 'boolean',
+      commandLineOnly: true,
+      help: 'cluster mode, first start only: found a new cluster whose voters are --peers (ignored once the data directory holds Raft state)',
+    },
+    join: {
+      type: 'boolean',
+      commandLineOnly: true,
+      help: 'cluster mode, first start only: wait to be added to a running cluster by its leader (ordo cluster add-node). Without --bootstrap or --join a node refuses a data directory with no Raft state, so a wiped member never rejoins with a forgotten vote',
+    },
     'tick-ms': { type: 'string', valueName: 'MS', help: 'cluster mode: the Raft tick (election timeout is 10 ticks, randomized up to 20)' },
+    auth: {
+      type: 'string',
+      valueName: 'METHOD',
+      help: 'Postgres client authentication: trust, or scram (SCRAM-SHA-256 for the users of `ordo user add`)',
+      default: AuthMethod.trust,
+    },
     'max-batch-txns': {
       type: 'string',
       valueName: 'N',
@@ -57,11 +79,13 @@ export const startSpec: CommandSpec = {
 export function clusterOptions(flags: ParsedFlags): ClusterOptions | undefined {
   const nodeId = flags['node-id'];
   if (nodeId === undefined) {
-    for (const name of ['cluster-id', 'raft-listen', 'peers'] as const) {
+    for (const name of ['cluster-id', 'raft-listen', 'peers', 'bootstrap', 'join'] as const) {
       if (flags[name] !== undefined) throw new UsageError(`--${name} needs --node-id`);
     }
     return undefined;
   }
+  if (flags.bootstrap === true && flags.join === true) throw new UsageError('--bootstrap founds a cluster and --join joins one: give one of them');
+  const initialState = flags.bootstrap === true ? ClusterInitialState.bootstrap : flags.join === true ? ClusterInitialState.join : undefined;
   const clusterId = flags['cluster-id'];
   const listen = flags['raft-listen'];
   const peerList = flags.peers;
@@ -78,30 +102,14 @@ export function clusterOptions(flags: ParsedFlags): ClusterOptions | undefined {
   }
   if (!Object.hasOwn(peers, String(nodeId))) throw new UsageError(`--peers must list this node (${String(nodeId)})`);
   const tickMs = optionalInt(flags, 'tick-ms', 1);
-  return { nodeId: String(nodeId), clusterId, listen, peers, ...(tickMs === undefined ? {} : { tickMs }) };
-}
-
-function healthServer(node: OrdoNode, ports: { pg: number }): Server {
-  return createServer((req, res) => {
-    if (req.method === 'GET' && (req.url === '/health' || req.url === '/')) {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(
-        `${JSON.stringify({
-          status: 'ok',
-          dataDir: node.dataDir,
-          appliedPosition: node.appliedPosition,
-          lastLogPosition: node.lastLogPosition,
-          checksum: node.checksum,
-          pid: process.pid,
-          pgPort: ports.pg,
-          ...(node.clusterStatus() === undefined ? {} : { cluster: node.clusterStatus() }),
-        })}\n`,
-      );
-      return;
-    }
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found\n');
-  });
+  return {
+    nodeId: String(nodeId),
+    clusterId,
+    listen,
+    peers,
+    ...(tickMs === undefined ? {} : { tickMs }),
+    ...(initialState === undefined ? {} : { initialState }),
+  };
 }
 
 function listen(server: Server, port: number, host: string): Promise<number> {
@@ -130,12 +138,12 @@ export async function start(argv: readonly string[]): Promise<void> {
   };
   const node = cluster === undefined ? openNode(nodeOptions) : await openClusterNode({ ...nodeOptions, cluster });
   const ports = { pg: 0 };
-  const server = healthServer(node, ports);
+  const server = nodeHttpServer(node, ports);
   let port: number;
   let pg: PgServer;
   try {
     port = await listen(server, httpPort, host);
-    pg = await startPgServer({ node, host, port: pgPort });
+    pg = await startPgServer({ node, host, port: pgPort, auth: authMethod(String(flags.auth)) });
     ports.pg = pg.port;
   } catch (err) {
     server.close();

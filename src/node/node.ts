@@ -6,7 +6,16 @@ import { validateParams, validateProgram, type TxnOutcome } from '../executor/in
 import { PartitionStore, decodeTuple } from '../partitions/index.js';
 import { ForwardClient, GrpcTransport, sequencerService } from '../rpc/index.js';
 import { Scheduler, TxnDedupDefaults, type ExecutedTxn } from '../scheduler/index.js';
-import { LmdbRaftStorage, type RaftDriverStatus } from '../sequencer/raft/index.js';
+import {
+  ConfChangeType,
+  LmdbRaftStorage,
+  RaftDriverError,
+  RaftDriverErrorReason,
+  RefusalReason,
+  type ConfChange,
+  type RaftDriverStatus,
+  type RefusalCounts,
+} from '../sequencer/raft/index.js';
 import {
   InputLog,
   LocalSequencer,
@@ -24,13 +33,28 @@ import {
 } from '../sequencer/index.js';
 import { OrdoError, SqlState, assert } from '../util/index.js';
 import { lockDataDir, openEnvironment, type DataDirLock } from './dataDir.js';
+import { PeerBook, peerSettingName } from './peerBook.js';
+
+/**
+ * How a node whose data directory holds no Raft state enters a cluster: `bootstrap` founds a new one
+ * whose voters are its peers; `join` starts with no membership and waits for the leader to add it
+ * (`ordo cluster add-node`). Without either such a node refuses to start, so a member whose data
+ * directory was wiped never comes back under its old id with a forgotten term and vote.
+ */
+export const ClusterInitialState = { bootstrap: 'bootstrap', join: 'join' } as const;
+export type ClusterInitialState = (typeof ClusterInitialState)[keyof typeof ClusterInitialState];
 
 /** Membership of a Raft-replicated node (every node holds the whole data set and executes the log). */
 export interface ClusterOptions {
   readonly nodeId: string;
   readonly clusterId: string;
-  /** Every voter's node-to-node (Raft and forwarding) address, this node's own included. */
+  /**
+   * Node-to-node (Raft and forwarding) addresses of the members, this node's own included; when
+   * bootstrapping, the founding voters. Members added or removed later are learned from the log.
+   */
   readonly peers: Readonly<Record<string, string>>;
+  /** What to do when the data directory holds no Raft state; ignored once it does. */
+  readonly initialState?: ClusterInitialState;
   /** host:port this node serves Raft and forwarding on (port 0 picks a free one). */
   readonly listen: string;
   readonly tickMs?: number;
@@ -49,7 +73,65 @@ export interface ClusterStatus {
   readonly commit: number;
   readonly applied: number;
   readonly raftPort: number;
+  readonly voters: readonly string[];
+  readonly learners: readonly string[];
+  /** Raft batches this node refused, by reason (unknown node, other cluster, …). */
+  readonly refused: RefusalCounts;
 }
+
+/** Why an admin request (membership, leadership) was not carried out. */
+export const AdminRefusal = {
+  /** Only the leader does this; `leader` names the one this node knows of (empty if none). */
+  notLeader: 'notLeader',
+  /** Not now, maybe later: a change in progress, a learner still catching up, a leader just elected. */
+  retry: 'retry',
+  /** It cannot succeed as asked. */
+  invalid: 'invalid',
+} as const;
+export type AdminRefusal = (typeof AdminRefusal)[keyof typeof AdminRefusal];
+
+export class AdminError extends OrdoError {
+  readonly refusal: AdminRefusal;
+  readonly leader: string;
+  constructor(refusal: AdminRefusal, message: string, leader = '') {
+    super(refusal === AdminRefusal.invalid ? SqlState.invalidParameterValue : SqlState.serializationFailure, message);
+    this.name = 'AdminError';
+    this.refusal = refusal;
+    this.leader = leader;
+  }
+}
+
+export const AdminDefaults = {
+  /** How long transferLeadership waits to see the new leader (the core gives up after an election timeout). */
+  transferWaitMs: 3_000,
+  transferPollMs: 20,
+} as const;
+
+/** Raft's refusals that may succeed if asked again later. */
+const RETRY_REASONS: ReadonlySet<RaftDriverError['reason']> = new Set([
+  RefusalReason.confChangePending,
+  RefusalReason.leaderNotReady,
+  RefusalReason.learnerNotCaughtUp,
+  RefusalReason.transferInProgress,
+  RefusalReason.tooManyUncommitted,
+  RaftDriverErrorReason.dropped,
+  RaftDriverErrorReason.timeout,
+  RaftDriverErrorReason.stopped,
+  RaftDriverErrorReason.tooManyPending,
+]);
+
+function adminErrorOf(err: unknown): Error {
+  if (!(err instanceof RaftDriverError)) return err instanceof Error ? err : new Error(String(err));
+  if (err.reason === RefusalReason.notLeader || err.reason === RefusalReason.noLeader) return new AdminError(AdminRefusal.notLeader, err.message, err.leader);
+  return new AdminError(RETRY_REASONS.has(err.reason) ? AdminRefusal.retry : AdminRefusal.invalid, `${err.reason}: ${err.message}`, err.leader);
+}
+
+const NODE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const ADDRESS_PATTERN = /^[^\s:]+:\d{1,5}$/;
+
+/** A small database of this node's own facts about its membership (not replicated). */
+const MEMBERSHIP_DB = 'cluster_member';
+const JOINED_KEY = 'joined';
 
 export interface NodeOptions {
   readonly dataDir: string;
@@ -89,7 +171,9 @@ export class OrdoNode {
   private readonly store: PartitionStore;
   private readonly scheduler: Scheduler;
   private readonly sequencer: Sequencer;
-  private readonly raft: { readonly sequencer: RaftSequencer; readonly transport: GrpcTransport; readonly forwarder: ForwardClient; readonly options: ClusterOptions } | undefined;
+  private readonly raft:
+    | { readonly sequencer: RaftSequencer; readonly transport: GrpcTransport; readonly forwarder: ForwardClient; readonly options: ClusterOptions; readonly peers: PeerBook }
+    | undefined;
   private readonly pending = new Map<string, PendingTxn>();
   private closing: Promise<void> | undefined;
 
@@ -113,7 +197,10 @@ export class OrdoNode {
       epochMs: options.epochMs ?? NodeDefaults.epochMs,
       maxBatchTxns: options.maxBatchTxns ?? NodeDefaults.maxBatchTxns,
       maxPendingTxns: options.maxPendingTxns ?? NodeDefaults.maxPendingTxns,
-      onDurable: (entry: LogEntry) => this.deliver(this.scheduler.applyEntry(entry)),
+      onDurable: (entry: LogEntry) => {
+        this.deliver(this.scheduler.applyEntry(entry));
+        if (entry.kind === 'control' && entry.control.kind === 'setSetting') this.raft?.peers.apply(entry.control.name, entry.control.value);
+      },
     };
     if (cluster === undefined) {
       this.raft = undefined;
@@ -124,16 +211,21 @@ export class OrdoNode {
     assert(options.logEnabled !== false, 'a cluster node needs its input log');
     // Refuses a data directory of another cluster or node (RaftIdentityMismatchError), changing nothing.
     const storage = LmdbRaftStorage.open(env, { clusterId: cluster.clusterId, nodeId: cluster.nodeId });
+    const joined = OrdoNode.enterCluster(env, storage, options.dataDir, cluster);
     const forwarder = new ForwardClient();
+    const peers = new PeerBook(cluster.peers, this.store.settings(), (id, address) => {
+      if (address === undefined) transport.removePeer(id);
+      else transport.setPeer(id, address);
+    });
     const transport = new GrpcTransport({
       clusterId: cluster.clusterId,
       nodeId: cluster.nodeId,
       listen: cluster.listen,
-      peers: cluster.peers,
+      peers: peers.entries(),
       log: (line) => process.stderr.write(`${line}\n`),
       services: [
         sequencerService(async (request) => {
-          if (request.clusterId !== cluster.clusterId || !Object.hasOwn(cluster.peers, request.from)) {
+          if (request.clusterId !== cluster.clusterId || !peers.knows(request.from)) {
             return { position: 0, code: SqlState.configFileError, message: `forward from unknown node "${request.from}" of cluster "${request.clusterId}" refused`, leader: '' };
           }
           // Served by the same gRPC server as Raft, which starts only once this.raft is set.
@@ -147,7 +239,8 @@ export class OrdoNode {
     const raftSequencer = new RaftSequencer({
       ...sequencerOptions,
       nodeId: cluster.nodeId,
-      peers: [...new Set([cluster.nodeId, ...Object.keys(cluster.peers)])].sort(),
+      // A joining node learns its membership from the log; a founded one has it in its storage.
+      peers: joined ? [] : foundingVoters(cluster),
       storage,
       transport,
       log: this.log,
@@ -157,14 +250,40 @@ export class OrdoNode {
         ...(cluster.electionTicks === undefined ? {} : { electionTicks: cluster.electionTicks }),
       },
       forward: async (leader, entry) => {
-        const address = cluster.peers[leader];
+        const address = peers.address(leader);
         if (address === undefined) return { position: 0, code: '40001', message: `no address for leader ${leader}` };
         const r = await forwarder.forward(address, { clusterId: cluster.clusterId, from: cluster.nodeId, entry }, RaftSequencerDefaults.forwardCallTimeoutMs);
         return r.position > 0 ? { position: r.position } : { position: 0, code: r.code, message: r.message };
       },
     });
     this.sequencer = raftSequencer;
-    this.raft = { sequencer: raftSequencer, transport, forwarder, options: cluster };
+    this.raft = { sequencer: raftSequencer, transport, forwarder, options: cluster, peers };
+  }
+
+  /**
+   * Checks how this data directory belongs to the cluster, entering it first if it holds no Raft state
+   * yet (see ClusterInitialState); returns whether the node joined a running cluster.
+   */
+  private static enterCluster(env: RootDatabase, storage: LmdbRaftStorage, dataDir: string, cluster: ClusterOptions): boolean {
+    const membership = env.openDB<boolean, string>({ name: MEMBERSHIP_DB });
+    if (membership.get(JOINED_KEY) === true) return true;
+    const conf = storage.snapshotMeta().conf;
+    const fresh = storage.lastIndex() === 0 && storage.hardState().term === 0 && conf.voters.length === 0 && conf.learners.length === 0;
+    if (!fresh) return false;
+    if (cluster.initialState === ClusterInitialState.bootstrap) {
+      storage.bootstrap({ voters: foundingVoters(cluster), learners: [] });
+      return false;
+    }
+    if (cluster.initialState === ClusterInitialState.join) {
+      membership.putSync(JOINED_KEY, true);
+      return true;
+    }
+    throw new OrdoError(
+      SqlState.configFileError,
+      `data directory ${dataDir} holds no Raft state for node "${cluster.nodeId}" of cluster "${cluster.clusterId}": refusing to start. ` +
+        'Start it with --bootstrap to found a new cluster whose voters are --peers, or with --join to be added to a running one (ordo cluster add-node). ' +
+        'A member whose data directory was lost must not come back under its old id (it would have forgotten its term and vote): remove it (ordo cluster remove-node) and add a new node.',
+    );
   }
 
 
@@ -194,7 +313,82 @@ export class OrdoNode {
       commit: s.commit,
       applied: this.store.appliedPosition,
       raftPort: this.raft.transport.port,
+      voters: s.conf.voters,
+      learners: s.conf.learners,
+      refused: this.raft.transport.stats().refused,
     };
+  }
+
+  /** The Raft parts of a cluster node, once it is known to lead; AdminError otherwise. */
+  private leading(): NonNullable<OrdoNode['raft']> {
+    const raft = this.raft;
+    if (raft === undefined) throw new AdminError(AdminRefusal.invalid, 'this node is not a cluster member');
+    if (!raft.sequencer.driver.isLeader) {
+      const leader = raft.sequencer.status().leader;
+      throw new AdminError(AdminRefusal.notLeader, `node ${raft.options.nodeId} is not the leader${leader === '' ? ' (none is known)' : `; ask ${leader}`}`, leader);
+    }
+    return raft;
+  }
+
+  private async changeMembership(change: ConfChange): Promise<number> {
+    try {
+      return (await this.leading().sequencer.driver.proposeConfChange(change)).index;
+    } catch (err) {
+      throw adminErrorOf(err);
+    }
+  }
+
+  /**
+   * Leader only: records `id`'s address in the log, then adds it as a learner (it receives the log but
+   * does not vote); resolves with the position of the change once it is applied here.
+   */
+  async addLearner(id: string, address: string): Promise<number> {
+    const raft = this.leading();
+    if (!NODE_ID_PATTERN.test(id)) throw new AdminError(AdminRefusal.invalid, `"${id}" is not a node id (letters, digits, _ . -; at most 64)`);
+    if (!ADDRESS_PATTERN.test(address)) throw new AdminError(AdminRefusal.invalid, `"${address}" is not HOST:PORT`);
+    if (raft.peers.wasRemoved(id)) {
+      throw new AdminError(AdminRefusal.invalid, `node id "${id}" was removed from this cluster and is never reused: add the node under a new id`);
+    }
+    const conf = raft.sequencer.status().conf;
+    if (conf.voters.includes(id) || conf.learners.includes(id)) {
+      // Asked again (an answer lost on the way): done already.
+      if (raft.peers.address(id) === address) return raft.sequencer.status().commit;
+      throw new AdminError(AdminRefusal.invalid, `node "${id}" is already a member, at ${raft.peers.address(id) ?? 'an unknown address'}`);
+    }
+    if (raft.peers.address(id) !== address) await this.submitControl({ kind: 'setSetting', name: peerSettingName(id), value: address });
+    return this.changeMembership({ type: ConfChangeType.addLearner, nodeId: id });
+  }
+
+  /** Leader only: makes a learner that has caught up a voter (AdminRefusal.retry while it has not). */
+  promoteLearner(id: string): Promise<number> {
+    return this.changeMembership({ type: ConfChangeType.addVoter, nodeId: id });
+  }
+
+  /**
+   * Leader only: removes a member (not itself: transfer leadership first), then records in the log that
+   * its id is gone, so every node refuses its messages from then on; repeating it is harmless.
+   */
+  async removeMember(id: string): Promise<number> {
+    const raft = this.leading();
+    const conf = raft.sequencer.status().conf;
+    let position = 0;
+    if (conf.voters.includes(id) || conf.learners.includes(id)) position = await this.changeMembership({ type: ConfChangeType.removeNode, nodeId: id });
+    else if (!raft.peers.knows(id) && !raft.peers.wasRemoved(id)) throw new AdminError(AdminRefusal.invalid, `node "${id}" is not a member`);
+    if (!raft.peers.wasRemoved(id)) position = await this.submitControl({ kind: 'setSetting', name: peerSettingName(id), value: '' });
+    return position;
+  }
+
+  /** Leader only: hands leadership to voter `to` and waits until this node follows it. */
+  async transferLeadership(to: string): Promise<void> {
+    const raft = this.leading();
+    const driver = raft.sequencer.driver;
+    const r = driver.transferLeadership(to);
+    if (!r.ok) throw adminErrorOf(new RaftDriverError(r.reason, r.detail, driver.status().leader));
+    const deadline = performance.now() + AdminDefaults.transferWaitMs;
+    while (driver.status().leader !== to) {
+      if (performance.now() > deadline) throw new AdminError(AdminRefusal.retry, `leadership did not move to "${to}" within ${AdminDefaults.transferWaitMs} ms`, driver.status().leader);
+      await new Promise((resolve) => setTimeout(resolve, AdminDefaults.transferPollMs));
+    }
   }
 
   /** Opens (creating if needed) the data directory, recovers from the log, and starts sequencing. */
@@ -340,6 +534,11 @@ export function openNode(options: NodeOptions): OrdoNode {
   return OrdoNode.open(options);
 }
 
+
+/** The voters a bootstrapping node founds its cluster with: its peers and itself. */
+function foundingVoters(cluster: ClusterOptions): string[] {
+  return [...new Set([cluster.nodeId, ...Object.keys(cluster.peers)])].sort();
+}
 
 /** Opens a member of a Raft-replicated cluster (options.cluster) and starts Raft. */
 export function openClusterNode(options: NodeOptions & { readonly cluster: ClusterOptions }): Promise<OrdoNode> {
