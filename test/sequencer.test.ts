@@ -4,15 +4,19 @@ import { EntryRejectedError, LocalSequencer, TxnKind, type LogEntry, type LogEnt
 const program = { reads: { points: [], ranges: [] }, writes: { points: [], ranges: [] }, body: [] };
 const txn = (id: string): TxnRequest => ({ txnId: id, user: 'test', kind: TxnKind.readWrite, program, params: [], sql: '' });
 
-/** A log sink whose appends complete when the test says so, in any order it likes. */
+/** A log sink that records what it is given; the test may make its next append fail. */
 class ManualSink implements LogSink {
   lastPosition = 0;
-  readonly appended: { body: LogEntryBody; complete: () => void; fail: (e: Error) => void }[] = [];
-  append(body: LogEntryBody): Promise<number> {
+  readonly appended: LogEntryBody[] = [];
+  failNext: Error | undefined;
+  appendApplied(body: LogEntryBody, apply: (entry: LogEntry) => void): number {
+    const failure = this.failNext;
+    this.failNext = undefined;
+    if (failure !== undefined) throw failure;
+    this.appended.push(body);
     const position = ++this.lastPosition;
-    return new Promise((resolve, reject) => {
-      this.appended.push({ body, complete: () => resolve(position), fail: reject });
-    });
+    apply(body.kind === 'batch' ? { position, kind: 'batch', batch: body.batch } : { position, kind: 'control', timestampMs: body.timestampMs, control: body.control });
+    return position;
   }
 }
 
@@ -34,7 +38,6 @@ t.test('transactions submitted within one epoch share one batch and one position
   const b = seq.submit(txn('b'));
   await new Promise((r) => setTimeout(r, 20));
   t.equal(sink.appended.length, 1);
-  sink.appended[0]?.complete();
   t.same(await Promise.all([a, b]), [1, 1]);
   const entry = delivered[0];
   t.equal(entry?.kind, 'batch');
@@ -50,30 +53,28 @@ t.test('a full batch closes before its epoch ends', async (t) => {
   t.equal(sink.appended.length, 1, 'closed at once, without waiting a minute');
   void seq.submit(txn('c'));
   t.equal(sink.appended.length, 1, 'the third opens the next batch');
-  const closing = seq.close();
-  for (const a of sink.appended) a.complete();
-  await closing;
+  await seq.close();
+  t.equal(sink.appended.length, 2, 'closing sequences the open batch');
 });
 
-t.test('durable entries are handed on in position order even when appends finish out of order', async (t) => {
+t.test('an entry is applied before its submitters hear of it, in position order', async (t) => {
   const sink = new ManualSink();
   const delivered: LogEntry[] = [];
   const seq = sequencer(sink, delivered, { maxBatchTxns: 1 });
-  const first = seq.submit(txn('a'));
-  const second = seq.submit(txn('b'));
-  sink.appended[1]?.complete();
-  await new Promise((r) => setTimeout(r, 5));
-  t.equal(delivered.length, 0, 'position 2 waits for position 1');
-  sink.appended[0]?.complete();
-  t.same(await Promise.all([first, second]), [1, 2]);
+  const first = seq.submit(txn('a')).then((p) => ({ position: p, appliedThen: delivered.length }));
+  const second = seq.submit(txn('b')).then((p) => ({ position: p, appliedThen: delivered.length }));
+  t.same(await Promise.all([first, second]), [
+    { position: 1, appliedThen: 2 },
+    { position: 2, appliedThen: 2 },
+  ]);
   t.same(delivered.map((e) => e.position), [1, 2]);
 });
 
 t.test('a failed append fails its transactions and every later submission', async (t) => {
   const sink = new ManualSink();
   const seq = sequencer(sink, [], { maxBatchTxns: 1 });
+  sink.failNext = new Error('disk full');
   const first = seq.submit(txn('a'));
-  sink.appended[0]?.fail(new Error('disk full'));
   await t.rejects(first, /disk full/);
   await t.rejects(seq.submit(txn('b')), /the input log failed: disk full/);
 });
@@ -84,10 +85,7 @@ t.test('submissions beyond the pending bound are refused with SQLSTATE 53000', a
   void seq.submit(txn('a'));
   void seq.submit(txn('b'));
   await t.rejects(seq.submit(txn('c')), { code: '53000' });
-  for (const a of sink.appended) a.complete();
-  const closing = seq.close();
-  for (const a of sink.appended) a.complete();
-  await closing;
+  await seq.close();
 });
 
 t.test('batch timestamps never go backwards when the clock does', async (t) => {
@@ -103,7 +101,6 @@ t.test('batch timestamps never go backwards when the clock does', async (t) => {
   });
   const a = seq.submit(txn('a'));
   const b = seq.submit(txn('b'));
-  for (const x of sink.appended) x.complete();
   await Promise.all([a, b]);
   t.same(delivered.map((e) => (e.kind === 'batch' ? e.batch.timestampMs : -1)), [2000, 2000]);
 });
@@ -117,10 +114,9 @@ t.test('a closed sequencer refuses new transactions', async (t) => {
 t.test('an entry the log rejects fails only its own transactions; the next batch is sequenced', async (t) => {
   const sink = new ManualSink();
   const seq = sequencer(sink, [], { maxBatchTxns: 1 });
+  sink.failNext = new EntryRejectedError('does not encode');
   const bad = seq.submit(txn('bad'));
-  sink.appended[0]?.fail(new EntryRejectedError('does not encode'));
   await t.rejects(bad, /does not encode/);
   const good = seq.submit(txn('good'));
-  sink.appended[1]?.complete();
-  t.equal(await good, 2);
+  t.equal(await good, 1);
 });

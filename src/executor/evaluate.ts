@@ -31,7 +31,9 @@ export interface DeclaredKeySets {
    * object it declared (as compiled plans do) gets its key from here instead of encoding it again:
    * declared expressions depend on parameters only, so the bytes are the same.
    */
-  readonly encodedByExpr?: ReadonlyMap<KeyExpr, Buffer>;
+  readonly encodedByExpr?: { get(expr: KeyExpr): Buffer | undefined };
+  /** The parameters these sets were evaluated for, already checked then: execution need not check them again. */
+  readonly checkedParams?: readonly Value[];
 }
 
 /** The store as of before this transaction; the driver provides it (the pure core never does I/O). */
@@ -541,7 +543,7 @@ export class ExprEvaluator {
   /** Row variables: the row's values, or null for "no row". Absent from the map = never bound. */
   readonly rows = new Map<string, readonly Value[] | null>();
   readonly counts = new Map<string, number>();
-  protected encodedByExpr: ReadonlyMap<KeyExpr, Buffer> | undefined;
+  protected encodedByExpr: DeclaredKeySets['encodedByExpr'];
 
   constructor(
     readonly params: readonly Value[],
@@ -1062,7 +1064,7 @@ export function executeProgram(
   limits: Partial<ExecLimits> = {},
 ): TxnOutcome {
   try {
-    checkParams(params);
+    if (declared.checkedParams !== params) checkParams(params);
     return new Execution(params, ctx, view, declared, limits).run(program.body);
   } catch (err) {
     if (err instanceof TxnAbort) return { status: 'aborted', code: err.code, message: err.message };

@@ -6,21 +6,67 @@ import type { Value } from '../partitions/index.js';
 import type { KeyRange } from '../partitions/index.js';
 import { OrdoError } from '../util/index.js';
 import { ExprEvaluator, TxnAbort, checkParams } from './evaluate.js';
-import type { DeclaredKeys, DeclaredKeySets } from './evaluate.js';
+import type { DeclaredKeySets } from './evaluate.js';
 
 export type { DeclaredKeys, DeclaredKeySets } from './evaluate.js';
 
-function evalKeySet(ev: ExprEvaluator, set: KeySetExpr, encoded: Map<KeyExpr, Buffer>): DeclaredKeys {
-  const points = new Array<Uint8Array>(set.points.length);
-  for (let i = 0; i < set.points.length; i++) {
-    const expr = set.points[i] as KeyExpr;
-    const key = encoded.get(expr) ?? ev.key(expr);
-    encoded.set(expr, key);
-    points[i] = key;
+/**
+ * Where a program's declared point keys go: one slot per distinct KeyExpr object (a key declared as both
+ * read and written is encoded once), and the slot of each declared point, in declaration order. Built
+ * once per program object; a compiled plan's program is submitted again and again.
+ */
+interface PointLayout {
+  readonly slotOf: ReadonlyMap<KeyExpr, number>;
+  readonly exprs: readonly KeyExpr[];
+  readonly readSlots: readonly number[];
+  readonly writeSlots: readonly number[];
+}
+
+const layouts = new WeakMap<Program, PointLayout>();
+
+function layoutOf(program: Program): PointLayout {
+  let layout = layouts.get(program);
+  if (layout !== undefined) return layout;
+  const slotOf = new Map<KeyExpr, number>();
+  const exprs: KeyExpr[] = [];
+  const slotsFor = (points: readonly KeyExpr[]): number[] =>
+    points.map((expr) => {
+      let slot = slotOf.get(expr);
+      if (slot === undefined) {
+        slot = exprs.push(expr) - 1;
+        slotOf.set(expr, slot);
+      }
+      return slot;
+    });
+  const readSlots = slotsFor(program.reads.points);
+  layout = { slotOf, exprs, readSlots, writeSlots: slotsFor(program.writes.points) };
+  layouts.set(program, layout);
+  return layout;
+}
+
+/** A transaction's encoded point keys, looked up by the KeyExpr that declared them. */
+class EncodedPoints {
+  constructor(
+    private readonly slotOf: ReadonlyMap<KeyExpr, number>,
+    private readonly keys: readonly Buffer[],
+  ) {}
+
+  get(expr: KeyExpr): Buffer | undefined {
+    const slot = this.slotOf.get(expr);
+    return slot === undefined ? undefined : this.keys[slot];
   }
+}
+
+function pointsAt(keys: readonly Buffer[], slots: readonly number[]): Uint8Array[] {
+  const out = new Array<Uint8Array>(slots.length);
+  for (let i = 0; i < slots.length; i++) out[i] = keys[slots[i] as number] as Buffer;
+  return out;
+}
+
+function rangesOf(ev: ExprEvaluator, set: KeySetExpr): KeyRange[] {
   const ranges = new Array<KeyRange>(set.ranges.length);
   for (let i = 0; i < set.ranges.length; i++) ranges[i] = ev.range(set.ranges[i] as RangeExpr);
-  return { points, ranges };
+  return ranges;
 }
 
 /**
@@ -36,11 +82,14 @@ export function evaluateKeySets(program: Program, params: readonly Value[]): Dec
   try {
     checkParams(params);
     const ev = new ExprEvaluator(params, null);
-    const encodedByExpr = new Map<KeyExpr, Buffer>();
+    const layout = layoutOf(program);
+    const keys = new Array<Buffer>(layout.exprs.length);
+    for (let i = 0; i < keys.length; i++) keys[i] = ev.key(layout.exprs[i] as KeyExpr);
     return {
-      reads: evalKeySet(ev, program.reads, encodedByExpr),
-      writes: evalKeySet(ev, program.writes, encodedByExpr),
-      encodedByExpr,
+      reads: { points: pointsAt(keys, layout.readSlots), ranges: rangesOf(ev, program.reads) },
+      writes: { points: pointsAt(keys, layout.writeSlots), ranges: rangesOf(ev, program.writes) },
+      encodedByExpr: new EncodedPoints(layout.slotOf, keys),
+      checkedParams: params,
     };
   } catch (err) {
     if (err instanceof TxnAbort) throw new OrdoError(err.code, err.message);

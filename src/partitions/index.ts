@@ -16,6 +16,6 @@ export {
   TupleDecodeError,
 } from './tuple.js';
 export type { KeyRange, StoredRow } from './tuple.js';
-export { StateChecksum, formatChecksum, parseChecksum, pairDigest } from './checksum.js';
+export { StateChecksum, formatChecksum, murmur3x86x128, parseChecksum, pairDigest } from './checksum.js';
 export { PartitionStore } from './store.js';
 export type { RowReader, RowWrite, EntryWriter, StoreOptions, RecordedChecksum } from './store.js';

@@ -1,7 +1,7 @@
 // The partition store on LMDB: rows, the applied position and the state checksum, always changed
 // together in one LMDB write transaction, so a crash at any instant leaves them in step.
 
-import type { Database, RootDatabase } from 'lmdb';
+import type { Database, RootDatabase, TransactionFlags } from 'lmdb';
 import { assert } from '../util/index.js';
 import { StateChecksum, formatChecksum, parseChecksum } from './checksum.js';
 import { decodeRow, encodeRow, type KeyRange, type StoredRow } from './tuple.js';
@@ -50,6 +50,14 @@ const Meta = {
   catalogVersion: 'catalogVersion',
 } as const;
 
+/**
+ * lmdb-js's TransactionFlags.SYNCHRONOUS_COMMIT without ABORTABLE: inside an open write transaction
+ * (the input log's, which applies an entry together with its record) the work runs in that transaction
+ * instead of a child one, so the record and the entry's effects commit or abort together; on its own it
+ * is an ordinary write transaction, committed and flushed before transactionSync returns.
+ */
+const IN_ENCLOSING_TRANSACTION = 2 as TransactionFlags;
+
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -92,8 +100,9 @@ export class PartitionStore implements RowReader {
   }
 
   get(key: Uint8Array): StoredRow | undefined {
-    const bytes = this.readShared(toBuffer(key));
-    return bytes === undefined ? undefined : decodeRow(bytes);
+    // Decoded in place from lmdb-js's shared buffer (see readShared), whose `length` is this value's size.
+    const shared = this.data.getBinaryFast(toBuffer(key));
+    return shared === undefined ? undefined : decodeRow(shared, shared.length);
   }
 
   /**
@@ -124,8 +133,11 @@ export class PartitionStore implements RowReader {
   }
 
   /**
-   * Applies the entry at `position` (which must be the next one) in one LMDB transaction: whatever
-   * `fn` writes, the new applied position and the checksum commit together or not at all.
+   * Applies the entry at `position` (which must be the next one) in one LMDB transaction — the open one
+   * when called inside a write transaction (the input log's) — so whatever `fn` writes, the new applied
+   * position and the checksum commit together or not at all. If an enclosing transaction fails to
+   * commit after this returned, the in-memory position and checksum are ahead of the disk: its owner
+   * must stop (the input log refuses every later append) and a restart recovers from the disk.
    */
   applyEntry<T>(position: number, fn: (writer: EntryWriter) => T): T {
     assert(!this.writing, 'applyEntry is not reentrant');
@@ -144,7 +156,7 @@ export class PartitionStore implements RowReader {
           this.checksums.putSync(position, this.stateChecksum.toHex());
         }
         return out;
-      });
+      }, IN_ENCLOSING_TRANSACTION);
       this.applied = position;
       return result;
     } catch (err) {

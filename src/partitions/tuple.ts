@@ -225,39 +225,50 @@ export class TupleDecodeError extends Error {
 }
 
 /**
- * Finds the end of an escaped run; returns the unescaped bytes without copying when nothing was
- * escaped, and whether every byte was ASCII (then a string needs no UTF-8 validation).
+ * Where readEscaped's run ended. Module state rather than a result object: it runs for every string
+ * column of every row read, and the decoder is synchronous.
  */
-function readEscaped(bytes: Buffer, start: number): { value: Buffer; next: number; ascii: boolean } {
+const run = {
+  /** The index of the run's terminating 0x00 byte. */
+  end: 0,
+  /** Every byte below 0x80 (a string then needs no UTF-8 validation). */
+  ascii: false,
+  /** The unescaped bytes when the run had escapes; null when the run is `bytes[start, end)` as it is. */
+  unescaped: null as Buffer | null,
+};
+
+/** Finds the end of an escaped run that starts at `start` and lies before `limit`; see `run`. */
+function readEscaped(bytes: Buffer, start: number, limit: number): void {
   let i = start;
   let escaped = false;
   let high = 0;
   for (;;) {
-    if (i >= bytes.length) throw new TupleDecodeError('unterminated string or bytes', start);
+    if (i >= limit) throw new TupleDecodeError('unterminated string or bytes', start);
     const b = bytes[i] as number;
     if (b !== 0) {
       high |= b;
       i++;
       continue;
     }
-    if (bytes[i + 1] === 0xff) {
+    if (i + 1 < limit && bytes[i + 1] === 0xff) {
       escaped = true;
       i += 2;
       continue;
     }
     break;
   }
-  const end = i;
-  const ascii = high < 0x80;
-  if (!escaped) return { value: bytes.subarray(start, end), next: end + 1, ascii };
-  const out = Buffer.allocUnsafe(end - start);
+  run.end = i;
+  run.ascii = high < 0x80;
+  run.unescaped = null;
+  if (!escaped) return;
+  const out = Buffer.allocUnsafe(i - start);
   let n = 0;
-  for (let j = start; j < end; j++) {
+  for (let j = start; j < i; j++) {
     const b = bytes[j] as number;
     out[n++] = b;
     if (b === 0) j++; // skip the 0xFF escape
   }
-  return { value: out.subarray(0, n), next: end + 1, ascii };
+  run.unescaped = out.subarray(0, n);
 }
 
 function readInt64(view: Buffer, at: number): bigint {
@@ -270,13 +281,15 @@ function readInt64(view: Buffer, at: number): bigint {
 
 /** Decodes a whole tuple; throws TupleDecodeError on anything malformed (never guesses). */
 export function decodeTuple(bytes: Uint8Array): Value[] {
-  return decodeFrom(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0);
+  const view = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return decodeFrom(view, 0, view.length);
 }
 
-function decodeFrom(view: Buffer, start: number): Value[] {
+/** Decodes the tuple in view[start, end): `end` may be below view.length (a shared read buffer). */
+function decodeFrom(view: Buffer, start: number, end: number): Value[] {
   const out: Value[] = [];
   let i = start;
-  while (i < view.length) {
+  while (i < end) {
     const tag = view[i] as number;
     const at = i++;
     switch (tag) {
@@ -290,13 +303,13 @@ function decodeFrom(view: Buffer, start: number): Value[] {
         out.push(true);
         break;
       case Tag.int: {
-        if (i + 8 > view.length) throw new TupleDecodeError('truncated integer', at);
+        if (i + 8 > end) throw new TupleDecodeError('truncated integer', at);
         out.push(readInt64(view, i));
         i += 8;
         break;
       }
       case Tag.float: {
-        if (i + 8 > view.length) throw new TupleDecodeError('truncated float', at);
+        if (i + 8 > end) throw new TupleDecodeError('truncated float', at);
         const raw = Buffer.from(view.subarray(i, i + 8));
         if (((raw[0] as number) & 0x80) !== 0) raw[0] = (raw[0] as number) ^ 0x80;
         else for (let j = 0; j < 8; j++) raw[j] = (raw[j] as number) ^ 0xff;
@@ -305,23 +318,23 @@ function decodeFrom(view: Buffer, start: number): Value[] {
         break;
       }
       case Tag.string: {
-        const { value, next, ascii } = readEscaped(view, i);
-        if (ascii) out.push(value.toString('latin1'));
+        readEscaped(view, i, end);
+        if (run.unescaped === null && run.ascii) out.push(view.toString('latin1', i, run.end));
         else {
           try {
-            out.push(textDecoder.decode(value));
+            out.push(textDecoder.decode(run.unescaped ?? view.subarray(i, run.end)));
           } catch {
             throw new TupleDecodeError('invalid UTF-8 in string', at);
           }
         }
-        i = next;
+        i = run.end + 1;
         break;
       }
       case Tag.bytes: {
-        const { value, next } = readEscaped(view, i);
+        readEscaped(view, i, end);
         // A copy: the caller may hold on to it after the buffer it came from is reused.
-        out.push(Uint8Array.prototype.slice.call(value));
-        i = next;
+        out.push(run.unescaped === null ? Uint8Array.prototype.slice.call(view, i, run.end) : Uint8Array.prototype.slice.call(run.unescaped));
+        i = run.end + 1;
         break;
       }
       default:
@@ -349,10 +362,11 @@ export function encodeRow(version: number, values: readonly Value[]): Buffer {
   return size >= 0 ? exactResult(w) : w.finish();
 }
 
-export function decodeRow(bytes: Uint8Array): StoredRow {
-  if (bytes.length < 8) throw new TupleDecodeError('row shorter than its version', 0);
+/** Decodes a row from bytes[0, sizeBytes) — sizeBytes below bytes.length reads a shared buffer in place. */
+export function decodeRow(bytes: Uint8Array, sizeBytes: number = bytes.length): StoredRow {
+  if (sizeBytes < 8) throw new TupleDecodeError('row shorter than its version', 0);
   const view = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return { version: Number(readInt64(view, 0)), values: decodeFrom(view, 8) };
+  return { version: Number(readInt64(view, 0)), values: decodeFrom(view, 8, sizeBytes) };
 }
 
 /** Byte order of encoded keys, the order LMDB keeps them in. */

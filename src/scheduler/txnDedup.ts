@@ -8,7 +8,7 @@
 // the decision never depends on earlier decisions, and rebuilding needs only the last window of the log.
 
 import type { ExecutedTxn } from './scheduler.js';
-import type { LogEntry } from '../sequencer/index.js';
+import type { LogEntry, TxnRequest } from '../sequencer/index.js';
 
 export const TxnDedupDefaults = {
   windowPositions: 4096,
@@ -34,27 +34,34 @@ export class TxnDedupWindow {
    */
   filter(entry: LogEntry): { entry: LogEntry; skipped: ExecutedTxn[] } {
     if (entry.kind !== 'batch') return { entry, skipped: [] };
-    this.evictBefore(entry.position - this.windowPositions);
-    const skipped: ExecutedTxn[] = [];
-    const inBatch = new Set<string>();
-    const keep = entry.batch.txns.filter((txn, index) => {
-      const seenAt = inBatch.has(txn.txnId) ? entry.position : this.lastSeen.get(txn.txnId);
-      inBatch.add(txn.txnId);
-      if (seenAt === undefined) return true;
-      skipped.push({
-        txnId: txn.txnId,
-        position: entry.position,
+    const position = entry.position;
+    this.evictBefore(position - this.windowPositions);
+    const txns = entry.batch.txns;
+    const txnIds = new Array<string>(txns.length);
+    let skipped: ExecutedTxn[] | null = null;
+    for (let index = 0; index < txns.length; index++) {
+      const txnId = (txns[index] as TxnRequest).txnId;
+      txnIds[index] = txnId;
+      // Within the window (evicted ids are gone from the map), or earlier in this very batch.
+      const seenAt = this.lastSeen.get(txnId);
+      this.lastSeen.set(txnId, position);
+      if (seenAt === undefined) continue;
+      (skipped ??= []).push({
+        txnId,
+        position,
         index,
         outcome: {
           status: 'aborted',
           code: TxnDedupDefaults.duplicateCode,
-          message: `transaction ${txn.txnId} was already sequenced at log position ${seenAt}; it is not executed again`,
+          message: `transaction ${txnId} was already sequenced at log position ${seenAt}; it is not executed again`,
         },
       });
-      return false;
-    });
-    this.record(entry.position, [...inBatch]);
-    return { entry: skipped.length === 0 ? entry : { ...entry, batch: { ...entry.batch, txns: keep } }, skipped };
+    }
+    this.recorded.push({ position, txnIds });
+    if (skipped === null) return { entry, skipped: [] };
+    const duplicate = new Set(skipped.map((s) => s.index));
+    const keep = txns.filter((_, index) => !duplicate.has(index));
+    return { entry: { ...entry, batch: { ...entry.batch, txns: keep } }, skipped };
   }
 
   /** Records an entry's txnIds without deciding anything (rebuilding the window at startup). */

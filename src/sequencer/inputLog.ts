@@ -14,16 +14,14 @@ import { assert } from '../util/index.js';
 import { LogCorruptionError, decodeLogEntry, encodeForAppend } from './logCodec.js';
 import type { LogEntry, LogEntryBody } from './types.js';
 
-/** lmdb-js's `sync`, missing from its type declarations: mdb_env_sync(force) on a worker thread. */
-interface SyncableRoot {
-  sync(callback: (err?: unknown) => void): void;
-}
-
-function isSyncable(root: RootDatabase): root is RootDatabase & SyncableRoot {
-  return typeof (root as Partial<SyncableRoot>).sync === 'function';
-}
-
 export const LOG_DB_NAME = 'log';
+
+/** The log entry a body becomes at `position`. */
+export function entryAt(body: LogEntryBody, position: number): LogEntry {
+  return body.kind === 'batch'
+    ? { position, kind: 'batch', batch: body.batch }
+    : { position, kind: 'control', timestampMs: body.timestampMs, control: body.control };
+}
 
 /** The LMDB key of a log position: 8 bytes, big-endian. */
 export function logPositionKey(position: number): Buffer {
@@ -40,25 +38,18 @@ function positionOfKey(key: Uint8Array): number | undefined {
 }
 
 export class InputLog {
-  private readonly root: RootDatabase & SyncableRoot;
+  private readonly root: RootDatabase;
   private readonly db: Database<Buffer, Buffer>;
-  /** The highest position whose append has resolved (durable). */
+  /** The last appended position: every append is durable when it returns. */
   private durable: number;
-  /** The position the next append takes; above `durable` while appends are in flight. */
-  private next: number;
-  /** Appends committed but not yet known to be on disk, in position order. */
-  private readonly syncWaiters: { position: number; resolve: (p: number) => void; reject: (e: Error) => void }[] = [];
-  private syncing = false;
   private syncs = 0;
   /** Set by the first failed append: from then on the in-memory positions cannot be trusted. */
   private failure: Error | undefined;
 
   private constructor(root: RootDatabase, db: Database<Buffer, Buffer>, last: number) {
-    assert(isSyncable(root), 'lmdb-js root database has no sync()');
     this.root = root;
     this.db = db;
     this.durable = last;
-    this.next = last + 1;
   }
 
   /**
@@ -80,79 +71,68 @@ export class InputLog {
     return log;
   }
 
-  /** How many fsyncs appends have started (each covers every append committed before it). */
+  /** How many appends have been flushed to disk (one flush each). */
   get syncCount(): number {
     return this.syncs;
   }
 
-  /** The highest durable position; 0 when the log is empty. Positions start at 1. */
+  /** The last (durable) position; 0 when the log is empty. Positions start at 1. */
   get lastPosition(): number {
     return this.durable;
   }
 
   /**
-   * Appends at the next position and resolves with it once the record is on disk.
+   * Appends at the next position and resolves with it; the record is on disk when this returns.
    *
    * The record is committed synchronously on this thread, like everything else the node writes: mixing
    * lmdb-js's background writer with main-thread `transactionSync` (which applies entries) once failed a
-   * commit under load with "MDB_BAD_TXN: reserved freelist had a data entry with zero-size". Durability
-   * is then an explicit `mdb_env_sync` on lmdb-js's worker thread (`root.sync`): lmdb-js's `flushed`
-   * does not cover synchronous commits. Appends that arrive while a sync runs share the next one (group
-   * commit), and resolve in position order. After a failed append every later one is refused: reopen
-   * the log (open verifies the tail).
+   * commit under load with "MDB_BAD_TXN: reserved freelist had a data entry with zero-size". And
+   * `transactionSync` returns only once its commit is flushed: LMDB fdatasyncs the data pages, then
+   * writes the meta page through an O_DSYNC descriptor (lmdb-js's NO_SYNC_FLUSH flag, which we never
+   * pass, is what would skip that). After a failed append every later one is refused: reopen the log
+   * (open verifies the tail).
    */
   append(body: LogEntryBody): Promise<number> {
-    if (this.failure !== undefined) return Promise.reject(this.refusal());
-    const position = this.next;
-    let bytes: Buffer;
     try {
-      // Encoding failures (a malformed entry) are the caller's and consume no position.
-      bytes = encodeForAppend(body, position);
+      return Promise.resolve(this.appendApplied(body, () => undefined));
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+  }
+
+  /**
+   * Records `body` at the next position and calls `apply` with the entry inside the same LMDB write
+   * transaction, so the record and everything `apply` writes commit together: after a crash the store
+   * holds either both or neither, and a single node needs one disk flush per entry instead of two.
+   * The entry is durable when this returns (see append).
+   *
+   * Throws EntryRejectedError when the entry cannot be encoded (nothing is appended, later appends are
+   * unaffected). Anything else — a failed commit, or `apply` throwing — leaves nothing appended and
+   * refuses every later append.
+   */
+  appendApplied(body: LogEntryBody, apply: (entry: LogEntry) => void): number {
+    if (this.failure !== undefined) throw this.refusal();
+    const position = this.durable + 1;
+    const bytes = encodeForAppend(body, position);
     const key = logPositionKey(position);
     try {
       this.root.transactionSync(() => {
-        // A second writer or a bookkeeping bug must not replace a record that has a position.
         if (this.db.getBinaryFast(key) !== undefined) throw new Error(`input log position ${position} is already taken`);
         this.db.putSync(key, bytes);
+        apply(entryAt(body, position));
       });
     } catch (err) {
       this.failure ??= err instanceof Error ? err : new Error(String(err));
-      return Promise.reject(this.failure);
+      throw err;
     }
-    this.next = position + 1;
-    return new Promise<number>((resolve, reject) => {
-      this.syncWaiters.push({ position, resolve, reject });
-      this.startSync();
-    });
+    this.syncs++;
+    this.durable = position;
+    return position;
   }
 
   private refusal(): Error {
     const failure = this.failure ?? new Error('unknown failure');
     return new Error(`input log refuses appends after an earlier failure: ${failure.message}`, { cause: failure });
-  }
-
-  /** Starts an fsync covering every record committed so far, unless one is running already. */
-  private startSync(): void {
-    if (this.syncing || this.syncWaiters.length === 0) return;
-    this.syncing = true;
-    this.syncs++;
-    const through = this.next - 1;
-    this.root.sync((err?: unknown) => {
-      this.syncing = false;
-      if (err !== undefined && err !== null) {
-        this.failure ??= err instanceof Error ? err : new Error(String(err));
-        for (const w of this.syncWaiters.splice(0)) w.reject(this.failure);
-        return;
-      }
-      this.durable = Math.max(this.durable, through);
-      let settled = 0;
-      while (settled < this.syncWaiters.length && (this.syncWaiters[settled]?.position ?? Infinity) <= through) settled++;
-      for (const w of this.syncWaiters.splice(0, settled)) w.resolve(w.position);
-      this.startSync();
-    });
   }
 
   /** The entry at `position`, verified; undefined outside 1..lastPosition. */

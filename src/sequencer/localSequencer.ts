@@ -1,21 +1,24 @@
 // The single-node sequencer: collects transactions for one epoch (or until the batch is full), stamps
-// the batch with its timestamp, appends it to the log and, once it is durable, hands it on in log order.
+// the batch with its timestamp, and appends it to the log together with its application (one LMDB
+// transaction, one flush), in log order.
 // The Raft-replicated sequencer implements the same `Sequencer` interface; only "durable" changes
 // meaning (synced on a majority instead of on this disk).
 
 import { OrdoError, assert } from '../util/index.js';
 import { EpochBatcher } from './epochBatcher.js';
+import { entryAt } from './inputLog.js';
 import { EntryRejectedError, type ControlEntry, type LogEntry, type LogEntryBody, type TxnRequest } from './types.js';
 
 /** Where closed batches go: the input log, or (for executor-only benchmarks) nowhere durable. */
 export interface LogSink {
   readonly lastPosition: number;
   /**
-   * Resolves with the entry's position once it is durable; entries get positions in call order.
-   * Rejects with EntryRejectedError when the entry itself cannot be recorded (nothing was appended,
-   * later appends are unaffected); any other rejection means the log itself failed.
+   * Records the entry at the next position and calls `apply` with it in the same storage transaction;
+   * returns the position once both are durable. Throws EntryRejectedError when the entry itself cannot
+   * be recorded (nothing was appended, later appends are unaffected); anything else thrown means the
+   * log failed, or `apply` did, and nothing more may be appended.
    */
-  append(body: LogEntryBody): Promise<number>;
+  appendApplied(body: LogEntryBody, apply: (entry: LogEntry) => void): number;
 }
 
 
@@ -35,7 +38,10 @@ export interface LocalSequencerOptions {
   readonly maxBatchTxns: number;
   /** Submissions beyond this many unsequenced transactions are refused (backpressure). */
   readonly maxPendingTxns: number;
-  /** Called with every durable entry, strictly in position order, before its submitters hear of it. */
+  /**
+   * Applies every entry, strictly in position order, inside the log's transaction for it (so it is
+   * durable exactly when the entry is), before its submitters hear of it.
+   */
   readonly onDurable: (entry: LogEntry) => void;
   /** The clock for batch timestamps; injected so tests can fix it. */
   readonly nowMs?: () => number;
@@ -60,8 +66,6 @@ export class LocalSequencer implements Sequencer {
   private epoch = 0;
   private lastTimestampMs = 0;
   private pending = 0;
-  /** Orders hand-offs: each append's delivery waits for the one before it. */
-  private tail: Promise<void> = Promise.resolve();
   private failure: Error | undefined;
   private closed = false;
 
@@ -95,18 +99,23 @@ export class LocalSequencer implements Sequencer {
     const refusal = this.refusal();
     if (refusal !== undefined) return Promise.reject(refusal);
     this.batcher.close();
-    return this.appendInOrder({ kind: 'control', timestampMs: this.nextTimestamp(), control }, []);
+    try {
+      return Promise.resolve(this.sequence({ kind: 'control', timestampMs: this.nextTimestamp(), control }));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.batcher.close();
-    this.closed = true;
-    await this.tail;
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.batcher.close();
+      this.closed = true;
+    }
+    return Promise.resolve();
   }
 
   private refusal(): Error | undefined {
-    if (this.failure !== undefined) return new OrdoError('58030', `the input log failed: ${this.failure.message}`);
+    if (this.failure !== undefined) return logFailed(this.failure);
     if (this.closed) return new OrdoError('57P01', 'the node is shutting down');
     return undefined;
   }
@@ -120,59 +129,35 @@ export class LocalSequencer implements Sequencer {
   private closeBatch(items: readonly (Waiter & { readonly txn: TxnRequest })[]): void {
     this.epoch++;
     const txns = items.map((i) => i.txn);
-    void this.appendInOrder({ kind: 'batch', batch: { epoch: this.epoch, timestampMs: this.nextTimestamp(), txns } }, items).catch(
-      () => undefined, // each waiter has been told already
-    );
+    this.pending -= items.length;
+    let position: number;
+    try {
+      position = this.sequence({ kind: 'batch', batch: { epoch: this.epoch, timestampMs: this.nextTimestamp(), txns } });
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      for (const i of items) i.reject(error);
+      return;
+    }
+    for (const i of items) i.resolve(position);
   }
 
-  private appendInOrder(body: LogEntryBody, waiters: readonly Waiter[]): Promise<number> {
-    const appended = this.log.append(body);
-    const delivered = this.tail.then(async () => {
-      let position: number;
-      try {
-        position = await appended;
-      } catch (err) {
-        // One bad entry fails its own transactions only; a failing log fails everything after it.
-        if (err instanceof EntryRejectedError) throw err;
-        this.fail(err);
-        throw this.refusal();
-      }
-      if (this.failure !== undefined) throw this.refusal();
-      const entry: LogEntry =
-        body.kind === 'batch'
-          ? { position, kind: 'batch', batch: body.batch }
-          : { position, kind: 'control', timestampMs: body.timestampMs, control: body.control };
-      try {
-        this.options.onDurable(entry);
-      } catch (err) {
-        // The entry is durable but could not be applied: nothing after it may be applied either.
-        this.fail(err);
-        throw err;
-      }
-      return position;
-    });
-    this.tail = delivered.then(
-      () => undefined,
-      () => undefined,
-    );
-    return delivered.then(
-      (position) => {
-        this.pending -= waiters.length;
-        for (const w of waiters) w.resolve(position);
-        return position;
-      },
-      (err: unknown) => {
-        this.pending -= waiters.length;
-        const error = err instanceof Error ? err : new Error(String(err));
-        for (const w of waiters) w.reject(error);
-        throw error;
-      },
-    );
+  /** Appends and applies one entry; throws what the transactions' submitters should hear. */
+  private sequence(body: LogEntryBody): number {
+    if (this.failure !== undefined) throw logFailed(this.failure);
+    try {
+      return this.log.appendApplied(body, (entry) => this.options.onDurable(entry));
+    } catch (err) {
+      // One bad entry fails its own transactions only; a failing log (or apply) fails everything after it.
+      if (err instanceof EntryRejectedError) throw err;
+      const failure = err instanceof Error ? err : new Error(String(err));
+      this.failure ??= failure;
+      throw logFailed(failure);
+    }
   }
+}
 
-  private fail(err: unknown): void {
-    if (this.failure === undefined) this.failure = err instanceof Error ? err : new Error(String(err));
-  }
+function logFailed(failure: Error): OrdoError {
+  return new OrdoError('58030', `the input log failed: ${failure.message}`);
 }
 
 /** A sink that makes nothing durable: positions only. For measuring the executor without the log. */
@@ -184,7 +169,8 @@ export class VolatileLogSink implements LogSink {
   get lastPosition(): number {
     return this.position;
   }
-  append(): Promise<number> {
-    return Promise.resolve(++this.position);
+  appendApplied(body: LogEntryBody, apply: (entry: LogEntry) => void): number {
+    apply(entryAt(body, this.position + 1));
+    return ++this.position;
   }
 }

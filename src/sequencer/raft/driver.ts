@@ -1,9 +1,9 @@
 // The Raft driver: wires the pure core to durable storage, a transport and a tick timer, and runs the
 // Ready loop in etcd's order:
 //
-//   1. persist the Ready's hard state and entries in one LMDB transaction, then fsync (root.sync) when
-//      the Ready says it must (new entries, or a changed term or vote) — Raft's promises to other nodes
-//      (votes, append acknowledgements) hold only if what they promise survives a crash;
+//   1. persist the Ready's hard state and entries in one LMDB transaction, and make sure they are on
+//      disk (storage.sync) when the Ready says it must (new entries, or a changed term or vote) — Raft's
+//      promises to other nodes (votes, append acknowledgements) hold only if they survive a crash;
 //   2. send the Ready's messages (fire-and-forget);
 //   3. deliver committed entries to onCommitted (awaited), settle proposals and reads;
 //   4. advance.

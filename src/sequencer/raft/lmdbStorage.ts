@@ -8,9 +8,9 @@
 //               'identity' → sealed RaftIdentity (cluster id and node id, fixed at creation)
 //
 // Writes follow ADR 0001: every write is one synchronous LMDB transaction on the main thread
-// (`transactionSync`), and durability is an explicit `root.sync` (mdb_env_sync on lmdb-js's worker
-// thread) that the driver awaits before it sends the Ready's messages. A Ready's hard state and entries
-// go in ONE transaction, so a crash keeps both or neither.
+// (`transactionSync`), which returns only once its commit is flushed, so a Ready is durable when
+// persist() returns, before the driver sends the Ready's messages. A Ready's hard state and entries go in
+// ONE transaction, so a crash keeps both or neither.
 //
 // Trust: every record is verified when read. At open the log checks in O(1) that it holds exactly the
 // records (snapshot.index, last] (by count) and verifies the last one; a bad record anywhere is a
@@ -53,15 +53,6 @@ export class RaftIdentityMismatchError extends OrdoError {
   }
 }
 
-/** lmdb-js's `sync`, missing from its type declarations: mdb_env_sync(force) on a worker thread. */
-interface SyncableRoot {
-  sync(callback: (err?: unknown) => void): void;
-}
-
-function isSyncable(root: RootDatabase): root is RootDatabase & SyncableRoot {
-  return typeof (root as Partial<SyncableRoot>).sync === 'function';
-}
-
 export function raftIndexKey(index: number): Buffer {
   assert(Number.isSafeInteger(index) && index >= 0, `raft index ${index} is not a non-negative integer`);
   const key = Buffer.allocUnsafe(8);
@@ -89,7 +80,7 @@ export const LmdbRaftStorageDefaults = {
 } as const;
 
 export class LmdbRaftStorage implements RaftStorage {
-  private readonly root: RootDatabase & SyncableRoot;
+  private readonly root: RootDatabase;
   private readonly log: Database<Buffer, Buffer>;
   private readonly state: Database<Buffer, string>;
   private hard: HardState;
@@ -101,7 +92,6 @@ export class LmdbRaftStorage implements RaftStorage {
   private syncs = 0;
 
   private constructor(root: RootDatabase, options: LmdbRaftStorageOptions) {
-    assert(isSyncable(root), 'lmdb-js root database has no sync()');
     this.root = root;
     this.cacheEntries = Math.max(1, options.cacheEntries ?? LmdbRaftStorageDefaults.cacheEntries);
     this.log = root.openDB<Buffer, Buffer>(RAFT_LOG_DB_NAME, { keyEncoding: 'binary', encoding: 'binary' });
@@ -228,7 +218,7 @@ export class LmdbRaftStorage implements RaftStorage {
     return out;
   }
 
-  /** How many syncs this storage has started (each covers every write committed before it). */
+  /** How many times the driver asked for durability (see sync). */
   get syncCount(): number {
     return this.syncs;
   }
@@ -238,7 +228,7 @@ export class LmdbRaftStorage implements RaftStorage {
   /**
    * Records a Ready's hard state and entries in one synchronous LMDB transaction. Entries replace any
    * stored suffix from entries[0].index on (a conflicting suffix is deleted, durably with the rest).
-   * Not durable until sync() resolves.
+   * Durable when this returns: transactionSync returns only once its commit is flushed.
    */
   persist(hardState: HardState | undefined, entries: readonly Entry[]): void {
     const first = entries[0];
@@ -269,15 +259,10 @@ export class LmdbRaftStorage implements RaftStorage {
     if (hardState !== undefined) this.hard = hardState;
   }
 
-  /** Resolves once everything committed before the call is on disk (mdb_env_sync). */
+  /** The driver's durability point: persist() has flushed already, so there is nothing to wait for. */
   sync(): Promise<void> {
     this.syncs++;
-    return new Promise((resolve, reject) => {
-      this.root.sync((err?: unknown) => {
-        if (err !== undefined && err !== null) reject(err instanceof Error ? err : new Error(String(err)));
-        else resolve();
-      });
-    });
+    return Promise.resolve();
   }
 
   /**
