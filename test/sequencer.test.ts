@@ -9,13 +9,19 @@ class ManualSink implements LogSink {
   lastPosition = 0;
   readonly appended: LogEntryBody[] = [];
   failNext: Error | undefined;
+  /** Fails the next append after `apply` ran, as a commit that fails would. */
+  failNextCommit: Error | undefined;
   appendApplied(body: LogEntryBody, apply: (entry: LogEntry) => void): number {
     const failure = this.failNext;
     this.failNext = undefined;
     if (failure !== undefined) throw failure;
-    this.appended.push(body);
-    const position = ++this.lastPosition;
+    const position = this.lastPosition + 1;
     apply(body.kind === 'batch' ? { position, kind: 'batch', batch: body.batch } : { position, kind: 'control', timestampMs: body.timestampMs, control: body.control });
+    const commitFailure = this.failNextCommit;
+    this.failNextCommit = undefined;
+    if (commitFailure !== undefined) throw commitFailure;
+    this.appended.push(body);
+    this.lastPosition = position;
     return position;
   }
 }
@@ -25,6 +31,7 @@ function sequencer(sink: LogSink, delivered: LogEntry[], options: Partial<{ epoc
     epochMs: options.epochMs ?? 5,
     maxBatchTxns: options.maxBatchTxns ?? 100,
     maxPendingTxns: options.maxPendingTxns ?? 1000,
+    apply: (e) => e,
     onDurable: (e) => delivered.push(e),
     nowMs: () => 1_700_000_000_000,
   });
@@ -79,6 +86,23 @@ t.test('a failed append fails its transactions and every later submission', asyn
   await t.rejects(seq.submit(txn('b')), /the input log failed: disk full/);
 });
 
+t.test('an entry whose commit fails is never reported: its submitters get the failure', async (t) => {
+  const sink = new ManualSink();
+  const applied: LogEntry[] = [];
+  const durable: LogEntry[] = [];
+  const seq = new LocalSequencer(sink, {
+    epochMs: 5,
+    maxBatchTxns: 1,
+    maxPendingTxns: 10,
+    apply: (e) => applied.push(e),
+    onDurable: (_, e) => durable.push(e),
+  });
+  sink.failNextCommit = new Error('I/O error at commit');
+  await t.rejects(seq.submit(txn('a')), /the input log failed: I\/O error at commit/);
+  t.equal(applied.length, 1, 'the entry was applied inside its transaction');
+  t.equal(durable.length, 0, 'but nobody heard of it');
+});
+
 t.test('submissions beyond the pending bound are refused with SQLSTATE 53000', async (t) => {
   const sink = new ManualSink();
   const seq = sequencer(sink, [], { maxPendingTxns: 2, epochMs: 60_000 });
@@ -96,6 +120,7 @@ t.test('batch timestamps never go backwards when the clock does', async (t) => {
     epochMs: 1,
     maxBatchTxns: 1,
     maxPendingTxns: 10,
+    apply: (e) => e,
     onDurable: (e) => delivered.push(e),
     nowMs: () => clock.shift() ?? 0,
   });

@@ -172,7 +172,7 @@ export class OrdoNode {
   private readonly scheduler: Scheduler;
   private readonly sequencer: Sequencer;
   private readonly raft:
-    | { readonly sequencer: RaftSequencer; readonly transport: GrpcTransport; readonly forwarder: ForwardClient; readonly options: ClusterOptions; readonly peers: PeerBook }
+    | { readonly sequencer: RaftSequencer<readonly ExecutedTxn[]>; readonly transport: GrpcTransport; readonly forwarder: ForwardClient; readonly options: ClusterOptions; readonly peers: PeerBook }
     | undefined;
   private readonly pending = new Map<string, PendingTxn>();
   private closing: Promise<void> | undefined;
@@ -197,8 +197,10 @@ export class OrdoNode {
       epochMs: options.epochMs ?? NodeDefaults.epochMs,
       maxBatchTxns: options.maxBatchTxns ?? NodeDefaults.maxBatchTxns,
       maxPendingTxns: options.maxPendingTxns ?? NodeDefaults.maxPendingTxns,
-      onDurable: (entry: LogEntry) => {
-        this.deliver(this.scheduler.applyEntry(entry));
+      apply: (entry: LogEntry): readonly ExecutedTxn[] => this.scheduler.applyEntry(entry),
+      // Outcomes are told only once the entry's LMDB transaction is on disk, never from inside it.
+      onDurable: (executed: readonly ExecutedTxn[], entry: LogEntry) => {
+        this.deliver(executed);
         if (entry.kind === 'control' && entry.control.kind === 'setSetting') this.raft?.peers.apply(entry.control.name, entry.control.value);
       },
     };

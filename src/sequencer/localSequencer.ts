@@ -33,16 +33,21 @@ export interface Sequencer {
   close(): Promise<void>;
 }
 
-export interface LocalSequencerOptions {
+export interface LocalSequencerOptions<A> {
   readonly epochMs: number;
   readonly maxBatchTxns: number;
   /** Submissions beyond this many unsequenced transactions are refused (backpressure). */
   readonly maxPendingTxns: number;
   /**
-   * Applies every entry, strictly in position order, inside the log's transaction for it (so it is
-   * durable exactly when the entry is), before its submitters hear of it.
+   * Applies every entry, strictly in position order, inside the log's transaction for it, so its effects
+   * are durable exactly when the entry is.
    */
-  readonly onDurable: (entry: LogEntry) => void;
+  readonly apply: (entry: LogEntry) => A;
+  /**
+   * Called with what `apply` returned once the entry's transaction is on disk, in position order, before
+   * the entry's submitters hear of it: only now may anyone be told of its outcome.
+   */
+  readonly onDurable: (applied: A, entry: LogEntry) => void;
   /** The clock for batch timestamps; injected so tests can fix it. */
   readonly nowMs?: () => number;
 }
@@ -58,9 +63,9 @@ interface Waiter {
   readonly reject: (err: Error) => void;
 }
 
-export class LocalSequencer implements Sequencer {
+export class LocalSequencer<A> implements Sequencer {
   private readonly log: LogSink;
-  private readonly options: LocalSequencerOptions;
+  private readonly options: LocalSequencerOptions<A>;
   private readonly nowMs: () => number;
   private readonly batcher: EpochBatcher<Waiter & { readonly txn: TxnRequest }>;
   private epoch = 0;
@@ -69,7 +74,7 @@ export class LocalSequencer implements Sequencer {
   private failure: Error | undefined;
   private closed = false;
 
-  constructor(log: LogSink, options: LocalSequencerOptions) {
+  constructor(log: LogSink, options: LocalSequencerOptions<A>) {
     assert(options.epochMs > 0 && options.maxBatchTxns > 0, 'epoch and batch size must be positive');
     this.log = log;
     this.options = options;
@@ -144,8 +149,12 @@ export class LocalSequencer implements Sequencer {
   /** Appends and applies one entry; throws what the transactions' submitters should hear. */
   private sequence(body: LogEntryBody): number {
     if (this.failure !== undefined) throw logFailed(this.failure);
+    let applied: { result: A; entry: LogEntry } | undefined;
+    let position: number;
     try {
-      return this.log.appendApplied(body, (entry) => this.options.onDurable(entry));
+      position = this.log.appendApplied(body, (entry) => {
+        applied = { result: this.options.apply(entry), entry };
+      });
     } catch (err) {
       // One bad entry fails its own transactions only; a failing log (or apply) fails everything after it.
       if (err instanceof EntryRejectedError) throw err;
@@ -153,6 +162,9 @@ export class LocalSequencer implements Sequencer {
       this.failure ??= failure;
       throw logFailed(failure);
     }
+    assert(applied !== undefined, 'the log applied the entry it appended');
+    this.options.onDurable(applied.result, applied.entry);
+    return position;
   }
 }
 

@@ -64,7 +64,7 @@ export class NotCommittedError extends OrdoError {
 /** What a forwarded submission came back with. */
 export type ForwardResult = { readonly position: number } | { readonly position: 0; readonly code: string; readonly message: string };
 
-export interface RaftSequencerOptions {
+export interface RaftSequencerOptions<A> {
   readonly nodeId: NodeId;
   /** The voters of a brand-new group; ignored once the Raft log holds a configuration. */
   readonly peers: readonly NodeId[];
@@ -75,8 +75,13 @@ export interface RaftSequencerOptions {
   readonly epochMs: number;
   readonly maxBatchTxns: number;
   readonly maxPendingTxns: number;
-  /** Called with every committed entry once it is durable in the input log, strictly in position order. */
-  readonly onDurable: (entry: LogEntry) => void;
+  /**
+   * Applies every committed entry, strictly in position order, inside the input log's transaction that
+   * records it, so its effects are durable exactly when its record is.
+   */
+  readonly apply: (entry: LogEntry) => A;
+  /** Called with what `apply` returned once the entry is on disk here, in position order. */
+  readonly onDurable: (applied: A, entry: LogEntry) => void;
   /**
    * Sends an encoded entry (encodeLogEntry at position 0) to the leader; resolves with its answer,
    * rejects when the call failed (the outcome is then unknown).
@@ -103,9 +108,9 @@ function asError(err: unknown): Error {
 /** gRPC status codes after which a forwarded transaction may be sent again (dedup makes it safe). */
 const RETRYABLE_GRPC_CODES: ReadonlySet<number> = new Set([4 /* DEADLINE_EXCEEDED */, 14 /* UNAVAILABLE */]);
 
-export class RaftSequencer implements Sequencer {
+export class RaftSequencer<A> implements Sequencer {
   readonly driver: RaftDriver;
-  private readonly options: RaftSequencerOptions;
+  private readonly options: RaftSequencerOptions<A>;
   private readonly log: InputLog;
   private readonly nowMs: () => number;
   private readonly submitTimeoutMs: number;
@@ -121,7 +126,7 @@ export class RaftSequencer implements Sequencer {
   private readonly inflight = new Set<Promise<unknown>>();
   private closed = false;
 
-  constructor(options: RaftSequencerOptions) {
+  constructor(options: RaftSequencerOptions<A>) {
     assert(options.epochMs > 0 && options.maxBatchTxns > 0, 'epoch and batch size must be positive');
     this.options = options;
     this.log = options.log;
@@ -355,26 +360,25 @@ export class RaftSequencer implements Sequencer {
     return entry.kind === 'batch' ? { kind: 'batch', batch: entry.batch } : { kind: 'control', timestampMs: entry.timestampMs, control: entry.control };
   }
 
-  private async onCommitted(entries: readonly Entry[]): Promise<void> {
-    const logged: LogEntry[] = [];
-    const appends: Promise<number>[] = [];
+  private onCommitted(entries: readonly Entry[]): Promise<void> {
     for (const e of entries) {
       if (e.index <= this.appendedThrough) continue;
       assert(e.index === this.appendedThrough + 1, `committed raft index ${e.index} does not follow input log position ${this.appendedThrough}`);
       const body = this.bodyOf(e);
-      appends.push(this.log.append(body));
+      // One LMDB transaction records the entry at its Raft index and applies it: one flush, not two.
+      let applied: { result: A; entry: LogEntry } | undefined;
+      const position = this.log.appendApplied(body, (entry) => {
+        applied = { result: this.options.apply(entry), entry };
+      });
+      assert(position === e.index && applied !== undefined, 'the input log recorded and applied the entry at its raft index');
       this.appendedThrough = e.index;
       this.lastLoggedTimestampMs = body.kind === 'batch' ? body.batch.timestampMs : body.timestampMs;
       this.lastTimestampMs = Math.max(this.lastTimestampMs, this.lastLoggedTimestampMs);
       if (body.kind === 'batch') this.epoch = Math.max(this.epoch, body.batch.epoch);
-      logged.push(body.kind === 'batch' ? { position: e.index, kind: 'batch', batch: body.batch } : { position: e.index, ...body });
+      this.options.onDurable(applied.result, applied.entry);
     }
-    // One fsync covers the whole group (InputLog group-commits); apply only what is durable here too.
-    const positions = await Promise.all(appends);
-    for (let i = 0; i < logged.length; i++) {
-      const entry = logged[i];
-      assert(entry !== undefined && positions[i] === entry.position, 'input log position equals raft index');
-      this.options.onDurable(entry);
-    }
+    return Promise.resolve();
   }
+
+
 }
