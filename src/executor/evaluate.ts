@@ -60,6 +60,11 @@ export interface ExecContext {
 export interface Write {
   readonly key: Uint8Array;
   readonly values: readonly Value[] | null;
+  /**
+   * The key's row as this transaction read it from the store before writing it (null: there was none);
+   * absent when it did not read it. The store can then update its checksum without reading it again.
+   */
+  readonly stored?: StoredRow | null;
 }
 
 /**
@@ -784,6 +789,9 @@ interface OverlayEntry {
   readonly values: readonly Value[] | null;
 }
 
+/** How many store reads an execution remembers for Write.stored (matching writes to reads is linear). */
+const STORED_READS_KEPT = 16;
+
 /** Above this many written keys, overlay lookups go through a map keyed by the key's latin1 string. */
 const LINEAR_OVERLAY = 16;
 
@@ -791,6 +799,8 @@ class Execution extends ExprEvaluator {
   private readonly overlay: OverlayEntry[] = [];
   private overlayIndex: Map<string, number> | null = null;
   private readonly out: (readonly Value[])[] = [];
+  /** Point reads that went to the store, for Write.stored; bounded by STORED_READS_KEPT. */
+  private readonly storedReads: { readonly key: Buffer; readonly row: StoredRow | null }[] = [];
   private steps = 0;
   private readonly maxSteps: number;
   private readonly maxRows: number;
@@ -824,9 +834,18 @@ class Execution extends ExprEvaluator {
     const writes = new Array<Write>(entries.length);
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i] as OverlayEntry;
-      writes[i] = { key: e.key, values: e.values };
+      const stored = this.storedRead(e.key);
+      writes[i] = stored === undefined ? { key: e.key, values: e.values } : { key: e.key, values: e.values, stored };
     }
     return { status: 'committed', rows: this.out, writes };
+  }
+
+  private storedRead(key: Buffer): StoredRow | null | undefined {
+    const reads = this.storedReads;
+    // Declared keys are shared buffers, so the read and the write of a key are usually the same object.
+    for (let i = 0; i < reads.length; i++) if ((reads[i] as { key: Buffer }).key === key) return (reads[i] as { row: StoredRow | null }).row;
+    for (let i = 0; i < reads.length; i++) if (bytesEqual((reads[i] as { key: Buffer }).key, key)) return (reads[i] as { row: StoredRow | null }).row;
+    return undefined;
   }
 
   private step(): void {
@@ -939,6 +958,7 @@ class Execution extends ExprEvaluator {
       }
     }
     const row = this.view.get(key);
+    if (this.storedReads.length < STORED_READS_KEPT) this.storedReads.push({ key, row: row ?? null });
     this.rows.set(into, row === undefined ? null : row.values);
   }
 

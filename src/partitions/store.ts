@@ -18,6 +18,8 @@ export interface RowReader {
 export interface RowWrite {
   readonly key: Uint8Array;
   readonly values: readonly Value[] | null;
+  /** The row as stored before this write, when the writer read it in this entry (null: none). */
+  readonly stored?: StoredRow | null;
 }
 
 /** What one log entry may do to the store while it is being applied. */
@@ -175,7 +177,9 @@ export class PartitionStore implements RowReader {
       write: (writes) => {
         for (const w of writes) {
           const key = toBuffer(w.key);
-          const old = this.readShared(key);
+          // The encoding is canonical, so re-encoding the row as it was read gives its stored bytes
+          // without another B-tree lookup.
+          const old = w.stored === undefined ? this.readShared(key) : w.stored === null ? undefined : encodeRow(w.stored.version, w.stored.values);
           if (old !== undefined) this.stateChecksum.remove(key, old);
           if (w.values === null) {
             if (old !== undefined) this.data.removeSync(key);
