@@ -52,6 +52,19 @@ t.test('transactions submitted within one epoch share one batch and one position
   t.equal(entry?.kind === 'batch' ? entry.batch.timestampMs : 0, 1_700_000_000_000);
 });
 
+t.test('with a 0 ms epoch a batch closes as soon as the event loop has taken in what arrived', async (t) => {
+  const sink = new ManualSink();
+  const seq = sequencer(sink, [], { epochMs: 0 });
+  const a = seq.submit(txn('a'));
+  const b = seq.submit(txn('b'));
+  t.equal(sink.appended.length, 0, 'not inside the submitting call');
+  await new Promise((r) => setImmediate(r));
+  t.equal(sink.appended.length, 1, 'one batch for what arrived in the same turn, with no timer wait');
+  t.same(await Promise.all([a, b]), [1, 1]);
+  const c = seq.submit(txn('c'));
+  t.equal(await c, 2, 'the next arrival gets the next batch');
+});
+
 t.test('a full batch closes before its epoch ends', async (t) => {
   const sink = new ManualSink();
   const seq = sequencer(sink, [], { epochMs: 60_000, maxBatchTxns: 2 });

@@ -241,7 +241,7 @@ export async function clusterStart(argv: readonly string[]): Promise<void> {
     if (count > 9) throw new UsageError('--nodes: at most 9 on one machine');
     const host = ClusterDefaults.host;
     const clusterId = String(flags['cluster-id']);
-    const epochMs = optionalInt(flags, 'epoch-ms', 1);
+    const epochMs = optionalInt(flags, 'epoch-ms', 0);
     file = { clusterId, host, nodes: [], ...(epochMs === undefined ? {} : { epochMs }) };
     for (let i = 1; i <= count; i++) file.nodes.push(await newNodeRecord(baseDir, file, `n${i}`));
     setPeers(file);

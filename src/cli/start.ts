@@ -37,7 +37,7 @@ export const startSpec: CommandSpec = {
     'epoch-ms': {
       type: 'string',
       valueName: 'MS',
-      help: 'how long the sequencer collects transactions into one batch',
+      help: 'how long the sequencer collects transactions into one batch; 0: no fixed epoch, a batch closes as soon as the node has taken in what arrived (group commit, ADR 0006)',
       default: String(NodeDefaults.epochMs),
     },
     'node-id': { type: 'string', valueName: 'ID', help: 'cluster mode: this node\'s id (one of --peers)' },
@@ -133,7 +133,7 @@ export async function start(argv: readonly string[]): Promise<void> {
   const cluster = clusterOptions(flags);
   const nodeOptions = {
     dataDir,
-    epochMs: optionalInt(flags, 'epoch-ms', 1) ?? NodeDefaults.epochMs,
+    epochMs: optionalInt(flags, 'epoch-ms', 0) ?? NodeDefaults.epochMs,
     maxBatchTxns: optionalInt(flags, 'max-batch-txns', 1) ?? NodeDefaults.maxBatchTxns,
   };
   const node = cluster === undefined ? openNode(nodeOptions) : await openClusterNode({ ...nodeOptions, cluster });

@@ -75,7 +75,7 @@ export class LocalSequencer<A> implements Sequencer {
   private closed = false;
 
   constructor(log: LogSink, options: LocalSequencerOptions<A>) {
-    assert(options.epochMs > 0 && options.maxBatchTxns > 0, 'epoch and batch size must be positive');
+    assert(options.epochMs >= 0 && options.maxBatchTxns > 0, 'the epoch must not be negative and the batch size must be positive');
     this.log = log;
     this.options = options;
     this.nowMs = options.nowMs ?? Date.now;

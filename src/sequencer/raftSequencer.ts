@@ -127,7 +127,7 @@ export class RaftSequencer<A> implements Sequencer {
   private closed = false;
 
   constructor(options: RaftSequencerOptions<A>) {
-    assert(options.epochMs > 0 && options.maxBatchTxns > 0, 'epoch and batch size must be positive');
+    assert(options.epochMs >= 0 && options.maxBatchTxns > 0, 'the epoch must not be negative and the batch size must be positive');
     this.options = options;
     this.log = options.log;
     this.nowMs = options.nowMs ?? Date.now;
