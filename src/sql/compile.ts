@@ -5,7 +5,9 @@
 //
 // Key sets: a statement whose WHERE fixes every primary-key column by equality to a parameter or
 // literal is a point (`get`); everything else reads (and, for UPDATE/DELETE, write-locks) the table's
-// whole primary-key range — coarse but correct, without OLLP. Keys an INSERT computes from its
+// primary-key range, narrowed by bounds on its first key column — coarse but correct. An UPDATE or
+// DELETE of that kind also carries the pieces of its OLLP programs, which read that range and declare
+// the predicted rows as written points (ADR 0007). Keys an INSERT computes from its
 // parameters are points; keys computed from data (INSERT … SELECT, a UNIQUE entry an UPDATE moves) are
 // their index's whole range, or the bounds of a generate_series. Every program first reads its tables'
 // guard rows, so a plan compiled before a DROP TABLE aborts with 42P01 at its log position instead of
@@ -129,6 +131,8 @@ export interface ProgramPlan {
   /** null: the statement returns no rows (NoData). */
   readonly columns: readonly ResultColumn[] | null;
   readonly post: SelectPost | null;
+  /** Present when the rows the statement writes are data: how to predict them (OLLP, ADR 0007). */
+  readonly ollp?: OllpPlan;
 }
 
 export type Plan =
@@ -237,6 +241,11 @@ class Compiler {
     s.type = t;
     if (exact) s.exact = true;
     return { ...x, t };
+  }
+
+  /** `x` compared with a value of type `want`: typed as the comparison operator will type it. */
+  compared(x: TE, want: SqlType): TE {
+    return this.settle(x, want, true);
   }
 
   /** An argument of generate_series: integers only (PostgreSQL also has numeric and timestamp series). */
@@ -512,12 +521,13 @@ class Compiler {
     if (a.t.name === 'unknown' || a.slot !== null) {
       if (a.e.k === 'lit') return { e: lit(a.e.v === null ? null : valueFromText(t, String(a.e.v))), t, slot: null, constant: true };
       const s = this.settle(a, t, false);
-      if (typeClass(s.t) === typeClass(t)) return this.convert(s, t, 'cast');
+      // A cast fixes its operand's type: the result is no longer a parameter a comparison may retype.
+      if (typeClass(s.t) === typeClass(t)) return { ...this.convert(s, t, 'cast'), slot: null };
     }
     const from = typeClass(a.t);
     const to = typeClass(t);
     if (from === to || (from === 'int' && (to === 'numeric' || to === 'float')) || (from === 'numeric' && to === 'float') || (from === 'float' && to === 'int')) {
-      return this.convert(a, t, 'cast');
+      return { ...this.convert(a, t, 'cast'), slot: null };
     }
     if (to === 'string' && (from === 'int' || from === 'float' || from === 'bool' || from === 'uuid')) {
       return { e: call('toText', a.e), t, slot: null, constant: a.constant };
@@ -984,6 +994,45 @@ function conjuncts(where: unknown): unknown[] {
   return [where];
 }
 
+/** The primary-key column a WHERE operand names, unqualified, or null. */
+function keyColumnOf(table: CatalogTable, side: unknown): number | null {
+  if (!isNode(side) || side.type !== 'column_ref' || side.table !== null) return null;
+  const i = table.columns.findIndex((col) => col.name === identName(side.column));
+  return i >= 0 && table.primaryKey.includes(i) ? i : null;
+}
+
+/**
+ * A constant compared with key column `col`, as a value of the column's own representation (so equal
+ * key bytes are equal values), or null when it is not one: another type class would be converted (a
+ * float rounded to an integer), and float keys are left to the WHERE (-0 and NaN). It is typed as the
+ * comparison types it: a numeric parameter keeps every digit it has.
+ */
+function keyValue(c: Compiler, col: ColumnDef, valSide: unknown): Expr | null {
+  const want = columnSqlType(col);
+  try {
+    const v = c.compared(c.expr(valSide, NO_TABLE), want);
+    const from = typeClass(v.t);
+    const to = typeClass(want);
+    if (!v.constant || to === 'float' || (from !== to && from !== 'unknown' && !(from === 'int' && to === 'numeric'))) return null;
+    return c.convert(v, want, 'key').e;
+  } catch {
+    return null;
+  }
+}
+
+/** A conjunct `column op value` or `value op column`, as `column op value`. */
+function comparison(conj: unknown): { readonly column: unknown; readonly op: string; readonly value: unknown }[] {
+  if (!isNode(conj) || conj.type !== 'binary_expr') return [];
+  const op = String(conj.operator);
+  const flipped: Readonly<Record<string, string>> = { '=': '=', '<': '>', '<=': '>=', '>': '<', '>=': '<=' };
+  const flip = flipped[op];
+  if (flip === undefined) return [];
+  return [
+    { column: conj.left, op, value: conj.right },
+    { column: conj.right, op: flip, value: conj.left },
+  ];
+}
+
 /**
  * Primary-key parts fixed by `pk = constant` conjuncts, when every pk column is fixed; `exact` when
  * those conjuncts are the whole WHERE clause.
@@ -993,37 +1042,55 @@ function pointKey(c: Compiler, table: CatalogTable, where: unknown): { parts: Ex
   const parts = new Map<number, Expr>();
   const all = conjuncts(where);
   for (const conj of all) {
-    if (!isNode(conj) || conj.type !== 'binary_expr' || conj.operator !== '=') continue;
-    for (const [colSide, valSide] of [
-      [conj.left, conj.right],
-      [conj.right, conj.left],
-    ] as const) {
-      if (!isNode(colSide) || colSide.type !== 'column_ref' || colSide.table !== null) continue;
-      const i = table.columns.findIndex((col) => col.name === identName(colSide.column));
-      const col = table.columns[i];
-      if (col === undefined || !table.primaryKey.includes(i) || parts.has(i)) continue;
-      let v: ReturnType<Compiler['expr']>;
-      try {
-        v = c.expr(valSide, NO_TABLE);
-      } catch {
-        continue;
-      }
-      if (!v.constant) continue;
-      const want = columnSqlType(col);
-      try {
-        const conv = c.convert(v, want, 'key');
-        // Only a value of the column's own representation finds the stored key by its bytes.
-        if (typeClass(conv.t) !== typeClass(want) || (conv.t.scale ?? 0) !== (want.scale ?? 0)) continue;
-        if (typeClass(want) === 'float') continue; // -0/NaN canonicalization happens in the tuple encoding, but keep to exact types
-        parts.set(i, conv.e);
-      } catch {
-        continue;
-      }
+    for (const { column, op, value } of comparison(conj)) {
+      const i = keyColumnOf(table, column);
+      if (op !== '=' || i === null || parts.has(i)) continue;
+      const v = keyValue(c, table.columns[i] as ColumnDef, value);
+      if (v !== null) parts.set(i, v);
     }
   }
   if (parts.size !== table.primaryKey.length) return null;
   // Each part came from its own conjunct (a second conjunct on a fixed column is skipped above).
   return { parts: table.primaryKey.map((i) => parts.get(i) as Expr), exact: all.length === parts.size };
+}
+
+/**
+ * The part of a table's row range that holds every row the WHERE can select: bounds on the first
+ * primary-key column from top-level conjuncts `column op constant` (op one of = < <= > >=, the column on
+ * either side) and `column BETWEEN a AND b`; the whole range without any. The first bound found on each
+ * side is used: the WHERE is still tested on every row scanned, so the range need only hold them all. A
+ * NULL bound selects no row, so whatever range it gives holds them all too.
+ */
+function keyRange(c: Compiler, table: CatalogTable, where: unknown): RangeExpr {
+  const first = table.primaryKey[0];
+  let lower: { e: Expr; inclusive: boolean } | null = null;
+  let upper: { e: Expr; inclusive: boolean } | null = null;
+  const col = first === undefined ? undefined : table.columns[first];
+  for (const conj of col === undefined ? [] : conjuncts(where)) {
+    const bounds: { column: unknown; op: string; value: unknown }[] = comparison(conj);
+    if (isNode(conj) && conj.type === 'binary_expr' && String(conj.operator).toUpperCase() === 'BETWEEN') {
+      const [lo, hi] = list(node(conj.right, 'BETWEEN').value);
+      bounds.push({ column: conj.left, op: '>=', value: lo }, { column: conj.left, op: '<=', value: hi });
+    }
+    for (const { column, op, value } of bounds) {
+      if (keyColumnOf(table, column) !== first) continue;
+      const wantsLower = lower === null && op !== '<' && op !== '<=';
+      const wantsUpper = upper === null && op !== '>' && op !== '>=';
+      if (!wantsLower && !wantsUpper) continue;
+      const e = keyValue(c, col as ColumnDef, value);
+      if (e === null) continue;
+      if (wantsLower) lower = { e, inclusive: op !== '>' };
+      if (wantsUpper) upper = { e, inclusive: op !== '<' };
+    }
+  }
+  return {
+    table: table.id,
+    index: 0,
+    lower: lower === null ? [] : [lower.e],
+    lowerInclusive: lower?.inclusive ?? true,
+    upper: upper === null ? null : [upper.e],
+    upperInclusive: upper?.inclusive ?? false,
+  };
 }
 
 interface Access {
@@ -1050,7 +1117,7 @@ function access(c: Compiler, table: CatalogTable, where: unknown, row: string, l
       wrap: (body) => [{ k: 'get', into: row, key }, { k: 'if', cond: { k: 'found', row }, then: body, else: [] }],
     };
   }
-  const range = indexRange(table, 0);
+  const range = keyRange(c, table, where);
   return {
     reads: { points: [guardKey(table)], ranges: [range] },
     key: null,
@@ -1059,11 +1126,18 @@ function access(c: Compiler, table: CatalogTable, where: unknown, row: string, l
   };
 }
 
+/** The WHERE clause as a condition on `scope`'s row; null without one. */
+function whereCond(c: Compiler, where: unknown, scope: Scope): Expr | null {
+  return isNode(where) ? c.coerceBool(c.expr(where, scope), 'WHERE').e : null;
+}
+
 function whereFilter(c: Compiler, where: unknown, scope: Scope, body: Stmt[], covered = false): Stmt[] {
-  if (!isNode(where)) return body;
   // Compiled even when covered by the access: that types the parameters exactly as before.
-  const cond = c.coerceBool(c.expr(where, scope), 'WHERE');
-  return covered ? body : [{ k: 'if', cond: cond.e, then: body, else: [] }];
+  return filtered(whereCond(c, where, scope), body, covered);
+}
+
+function filtered(cond: Expr | null, body: Stmt[], covered = false): Stmt[] {
+  return cond === null || covered ? body : [{ k: 'if', cond, then: body, else: [] }];
 }
 
 function countSource(c: Compiler, v: unknown): CountSource | null {
@@ -1928,19 +2002,9 @@ function compileUpdate(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
   const rewrite = rewriteRow(c, table, scope, list(ast.set), row, key, false);
   const newScope: Scope = { table, tableNames: names, column: (i) => rewrite.values[i] ?? lit(null) };
   const ret = returning(c, ast, table, newScope);
-  const stmts = [...rewrite.stmts, { k: 'emit', values: (ret?.exprs ?? []).map((x) => x.e) } satisfies Stmt];
-  const body = [...guardStmts(table), ...acc.wrap(whereFilter(c, ast.where, scope, stmts, acc.coversWhere))];
-  const writes = rowWrites(table, acc.key, rewrite.touched);
-  return { kind: 'program', command: 'UPDATE', program: { reads: acc.reads, writes, body }, readOnly: false, needsTxnId: false, columns: ret?.columns ?? null, post: null };
-}
-
-/**
- * What an UPDATE or DELETE writes: its row (a point, or the table's key range), and the whole range of
- * each unique index whose entries it moves or drops, because those depend on the rows' old values.
- */
-function rowWrites(table: CatalogTable, key: KeyExpr | null, indexes: readonly UniqueConstraint[]): { points: KeyExpr[]; ranges: RangeExpr[] } {
-  const ranges = indexes.map((u) => indexRange(table, u.index));
-  return key !== null ? { points: [key], ranges } : { points: [], ranges: [indexRange(table, 0), ...ranges] };
+  const emit: Stmt = { k: 'emit', values: (ret?.exprs ?? []).map((x) => x.e) };
+  const rows = rowChanges(table, acc, row, whereCond(c, ast.where, scope), rewrite.stmts, emit, rewrite.touched);
+  return { kind: 'program', command: 'UPDATE', readOnly: false, needsTxnId: false, columns: ret?.columns ?? null, post: null, ...rows };
 }
 
 function compileDelete(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
@@ -1951,13 +2015,159 @@ function compileDelete(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
   const ret = returning(c, ast, table, scope);
   const key = acc.key ?? rowKeyFromRow(table, row);
   const uniques = table.uniques ?? [];
-  const stmts: Stmt[] = [
-    { k: 'delete', key },
-    ...uniques.map((u) => dropIndexEntry(indexKey(table, u, (i) => ({ k: 'col', row, i })))),
-    { k: 'emit', values: (ret?.exprs ?? []).map((x) => x.e) },
+  const change: Stmt[] = [{ k: 'delete', key }, ...uniques.map((u) => dropIndexEntry(indexKey(table, u, (i) => ({ k: 'col', row, i }))))];
+  const emit: Stmt = { k: 'emit', values: (ret?.exprs ?? []).map((x) => x.e) };
+  const rows = rowChanges(table, acc, row, whereCond(c, ast.where, scope), change, emit, uniques);
+  return { kind: 'program', command: 'DELETE', readOnly: false, needsTxnId: false, columns: ret?.columns ?? null, post: null, ...rows };
+}
+
+/**
+ * The program of an UPDATE or DELETE that runs `change`, then `emit`, on each row its WHERE (`cond`)
+ * selects, and — when the access is not a point, so which rows those are is data — the pieces of its
+ * OLLP programs (ADR 0007). The program itself stays the coarse one: it reads and writes the whole
+ * range it scans. It is what interactive transactions re-execute at COMMIT and what OLLP falls back to.
+ *
+ * Besides its rows, a statement writes the whole range of each unique index in `indexes` (whose
+ * entries it moves or drops), because those depend on the rows' old values.
+ */
+function rowChanges(
+  table: CatalogTable,
+  acc: Access,
+  row: string,
+  cond: Expr | null,
+  change: readonly Stmt[],
+  emit: Stmt,
+  indexes: readonly UniqueConstraint[],
+): { program: Program; ollp?: OllpPlan } {
+  const guard = guardStmts(table);
+  const indexWrites = indexes.map((u) => indexRange(table, u.index));
+  const body = [...guard, ...acc.wrap(filtered(cond, [...change, emit], acc.coversWhere))];
+  const scanned = acc.reads.ranges[0];
+  if (acc.key !== null || scanned === undefined) {
+    const points = acc.key === null ? [] : [acc.key];
+    return { program: { reads: acc.reads, writes: { points, ranges: indexWrites }, body } };
+  }
+  const writes = { points: [], ranges: [scanned, ...indexWrites] };
+  const keyColumns = rowKeyColumns(table);
+  // Reconnaissance: the same statement, each affected row emitting its key; past the most rows a
+  // prediction holds it stops, and the coarse program runs instead.
+  const seen: Expr = { k: 'var', name: OLLP_SEEN };
+  const predict: Stmt[] = [
+    { k: 'let', name: OLLP_SEEN, e: bin('+', seen, lit(1n)) },
+    abortIf(bin('>', seen, lit(BigInt(OllpLimits.maxPredictedRows))), SqlState.programLimitExceeded, 'more rows than one prediction holds'),
+    { k: 'emit', values: keyColumns.map((i): Expr => ({ k: 'col', row, i })) },
   ];
-  const body = [...guardStmts(table), ...acc.wrap(whereFilter(c, ast.where, scope, stmts, acc.coversWhere))];
-  return { kind: 'program', command: 'DELETE', program: { reads: acc.reads, writes: rowWrites(table, acc.key, uniques), body }, readOnly: false, needsTxnId: false, columns: ret?.columns ?? null, post: null };
+  const recon: Program = { reads: acc.reads, writes, body: [...guard, { k: 'let', name: OLLP_SEEN, e: lit(0n) }, ...acc.wrap(filtered(cond, [...change, ...predict]))] };
+  const keyTypes = table.primaryKey.length > 0 ? keyColumns.map((i) => columnSqlType(table.columns[i] as ColumnDef)) : [T.text, T.int8];
+  return {
+    program: { reads: acc.reads, writes, body },
+    ollp: { recon, tableId: table.id, keyTypes, guard, guardReads: acc.reads.points, row, scanned, cond, perRow: [...change, emit], indexWrites },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// OLLP: Optimistic Lock Location Prediction (ADR 0007)
+
+export const OllpLimits = {
+  /** The most rows one prediction declares; a statement affecting more runs its coarse program. */
+  maxPredictedRows: 100,
+} as const;
+
+const OLLP_SEEN = '__ollp_seen';
+const OLLP_MATCHED = '__ollp_matched';
+
+/**
+ * The pieces of an UPDATE's or DELETE's OLLP programs. The gateway runs `recon` against its committed
+ * store to predict the rows the statement affects (the key parts each emits); predictedPlan builds the
+ * program that declares exactly those rows and re-checks the prediction at its log position.
+ */
+export interface OllpPlan {
+  /** The coarse program with each affected row emitting its key parts instead of RETURNING's values. */
+  readonly recon: Program;
+  readonly tableId: number;
+  /** The types of a row's key parts: its primary key columns, or a keyless table's hidden row id. */
+  readonly keyTypes: readonly SqlType[];
+  readonly guard: readonly Stmt[];
+  /** What the guard reads. */
+  readonly guardReads: readonly KeyExpr[];
+  /** The row variable `cond` and `perRow` read. */
+  readonly row: string;
+  /** The range the WHERE is evaluated over: read (shared), never written. */
+  readonly scanned: RangeExpr;
+  readonly cond: Expr | null;
+  /** What the statement does to one selected row (its change, then its emit). */
+  readonly perRow: readonly Stmt[];
+  /** Unique index ranges the statement writes (entries follow the rows' old values). */
+  readonly indexWrites: readonly RangeExpr[];
+}
+
+/** A stale prediction's abort: internal, retried by the gateway, never shown to a client. */
+const PREDICTION_STALE = 'the rows this statement affects changed after they were predicted';
+
+const predictedPlans = new WeakMap<ProgramPlan, Map<number, ProgramPlan>>();
+
+/**
+ * The plan of `plan` that declares exactly `n` predicted rows: it takes the client's parameters, then
+ * each predicted row's key parts in key order. Its program
+ *   1. evaluates the WHERE over the scanned range (a shared read) and aborts with OD002 unless exactly
+ *      `n` rows satisfy it;
+ *   2. for each predicted key, reads the row (an exclusive point) and aborts with OD002 unless it is
+ *      there and satisfies the WHERE; then changes it as the coarse program would.
+ * Distinct predicted keys that all satisfy the WHERE, as many as satisfy it in all, are exactly the
+ * rows the coarse program would change at the same position, in the same (key) order; so a program
+ * that does not abort with OD002 has the coarse program's outcome. One object per (plan, n), so the log
+ * encodes it once per batch.
+ */
+export function predictedPlan(plan: ProgramPlan, ollp: OllpPlan, n: number): ProgramPlan {
+  return cachedPerCount(predictedPlans, plan, n, () => {
+    const keySlots = Array.from({ length: n }, () => ollp.keyTypes.map((type): ParamSlot => ({ type, literal: null, declaredOid: 0, exact: true }))).flat();
+    const { ollp: _ollp, ...rest } = plan;
+    void _ollp;
+    return { ...rest, program: predictedProgram(ollp, plan.params.length, n), params: [...plan.params, ...keySlots] };
+  });
+}
+
+/** The value for (`owner`, `n`) in `cache`, made by `make` on first use: one object per shape. */
+export function cachedPerCount<K extends object, V>(cache: WeakMap<K, Map<number, V>>, owner: K, n: number, make: () => V): V {
+  let byCount = cache.get(owner);
+  if (byCount === undefined) {
+    byCount = new Map();
+    cache.set(owner, byCount);
+  }
+  let out = byCount.get(n);
+  if (out === undefined) {
+    out = make();
+    byCount.set(n, out);
+  }
+  return out;
+}
+
+function predictedProgram(o: OllpPlan, base: number, n: number): Program {
+  const width = o.keyTypes.length;
+  const keys = Array.from({ length: n }, (_, i): KeyExpr => ({
+    table: o.tableId,
+    index: 0,
+    parts: Array.from({ length: width }, (_p, j): Expr => ({ k: 'param', i: base + i * width + j })),
+  }));
+  const matched: Expr = { k: 'var', name: OLLP_MATCHED };
+  const count: Stmt = { k: 'let', name: OLLP_MATCHED, e: bin('+', matched, lit(1n)) };
+  const stale: Stmt = { k: 'abort', code: SqlStateX.predictionStale, message: lit(PREDICTION_STALE) };
+  const found: Expr = { k: 'found', row: o.row };
+  return {
+    reads: { points: o.guardReads, ranges: [o.scanned] },
+    writes: { points: keys, ranges: o.indexWrites },
+    body: [
+      ...o.guard,
+      { k: 'let', name: OLLP_MATCHED, e: lit(0n) },
+      { k: 'scan', into: o.row, range: o.scanned, limit: null, reverse: false, body: filtered(o.cond, [count]) },
+      abortIf(bin('<>', matched, lit(BigInt(n))), SqlStateX.predictionStale, PREDICTION_STALE),
+      ...keys.flatMap((key): Stmt[] => [
+        { k: 'get', into: o.row, key },
+        // `and` is lazy: the WHERE is not evaluated on an absent row.
+        { k: 'if', cond: o.cond === null ? found : bin('and', found, o.cond), then: o.perRow, else: [stale] },
+      ]),
+    ],
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

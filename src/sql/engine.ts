@@ -3,12 +3,12 @@
 
 import { randomUUID } from 'node:crypto';
 import nodeSqlParser from 'node-sql-parser/build/postgresql.js';
-import { compareValues, evaluateKeySets, executeProgram, type Expr, type Program, type Stmt } from '../executor/index.js';
+import { compareValues, evaluateKeySets, executeProgram, type DeclaredKeySets, type Expr, type Program, type Stmt } from '../executor/index.js';
 import type { OrdoNode, TxnResult } from '../node/index.js';
 import { TxnKind, type Catalog } from '../sequencer/index.js';
 import type { Value } from '../partitions/index.js';
 import { OrdoError, SqlState, errorMessage } from '../util/index.js';
-import { GUARD_ROW, GUARD_STATEMENTS, compileStatement, mapProgram, unsupported, type Aggregate, type CountSource, type OnConflict, type Plan, type ProgramPlan, type ResultColumn } from './compile.js';
+import { GUARD_ROW, GUARD_STATEMENTS, compileStatement, mapProgram, predictedPlan, unsupported, type Aggregate, type CountSource, type OnConflict, type Plan, type ProgramPlan, type ResultColumn } from './compile.js';
 import { utilityTokens, type SplitStatement } from './normalize.js';
 import { SqlStateX, decimalToScaled, pow10, scaledToDecimal, typeClass, valueFromText, valueFromWire, type SqlType } from './types.js';
 
@@ -27,6 +27,11 @@ export const EngineDefaults = {
    * (on one node entries are applied as they become durable, so the wait is a few microtasks).
    */
   readIndexWaitMs: 10_000,
+  /**
+   * Submissions of one transaction with OLLP predictions (ADR 0007) before the gateway gives up
+   * predicting and submits its coarse program, which cannot be stale.
+   */
+  predictionAttempts: 10,
 } as const;
 
 /** One statement's result, ready for the wire. Row values are what the wire layer's encodeCell takes. */
@@ -86,13 +91,21 @@ export interface EngineStats {
   planCacheHits: number;
   /** Read-only transactions served from the local store at a read index, without a log entry. */
   localReads: number;
+  /** Transactions submitted with OLLP predictions (each attempt counts). */
+  predictions: number;
+  /** Of those, the ones whose prediction was stale at their log position (and were retried). */
+  stalePredictions: number;
+  /** Transactions that ran their coarse program after a prediction could not be made or kept failing. */
+  coarseFallbacks: number;
 }
+
+type Item = { readonly plan: ProgramPlan; readonly params: readonly Value[]; readonly sql: string };
 
 export class SqlEngine {
   private readonly parser = new Parser();
   private readonly plans: Lru<string, Plan>;
   private cachedCatalog: { version: number; catalog: Catalog } | null = null;
-  readonly stats: EngineStats = { parses: 0, planCacheHits: 0, localReads: 0 };
+  readonly stats: EngineStats = { parses: 0, planCacheHits: 0, localReads: 0, predictions: 0, stalePredictions: 0, coarseFallbacks: 0 };
   /** Prefix of transaction ids: unique per engine instance, so ids never repeat across restarts. */
   private readonly idPrefix = randomUUID();
   private idCounter = 0;
@@ -249,9 +262,13 @@ export class SqlEngine {
    * Runs program statements as ONE deterministic transaction (a single statement, or a whole
    * BEGIN…COMMIT block / multi-statement message), and returns each statement's result.
    */
-  async runTransaction(items: readonly { plan: ProgramPlan; params: readonly Value[]; sql: string }[], user: string): Promise<StatementResult[]> {
+  async runTransaction(items: readonly Item[], user: string): Promise<StatementResult[]> {
     if (this.localReads && items.every((i) => i.plan.readOnly)) return this.runRead(items);
-    const txnId = this.nextTxnId();
+    if (items.some((i) => i.plan.ollp !== undefined)) return this.runPredicted(items, user);
+    return results(items, await this.submit(items, user));
+  }
+
+  private async submit(items: readonly Item[], user: string, txnId = this.nextTxnId()): Promise<TxnResult> {
     const sql = items.map((i) => i.sql).join('; ');
     let program: Program;
     let params: Value[];
@@ -265,17 +282,71 @@ export class SqlEngine {
       params = combineParams(items, txnId);
     }
     const readOnly = items.every((i) => i.plan.readOnly);
-    const result: TxnResult = await this.node.submit({ txnId, user, kind: readOnly ? TxnKind.readOnly : TxnKind.readWrite, program, params, sql });
-    if (result.status === 'aborted') throw new OrdoError(result.code, result.message);
-    const perStatement: (readonly Value[])[][] = items.map(() => []);
-    if (single !== undefined) perStatement[0] = result.rows as (readonly Value[])[];
-    else {
-      for (const row of result.rows) {
-        const idx = Number(row[0]);
-        perStatement[idx]?.push(row.slice(1));
-      }
+    return this.node.submit({ txnId, user, kind: readOnly ? TxnKind.readOnly : TxnKind.readWrite, program, params, sql });
+  }
+
+  /**
+   * OLLP (DESIGN.md §2, ADR 0007): predicts the rows each data-dependent statement affects, submits
+   * programs that declare exactly those rows and re-check the prediction at their log position, and
+   * resubmits with a new prediction while one turns out stale, a bounded number of times; then the
+   * coarse programs, which cannot be stale. The client sees only the attempt that ran.
+   */
+  private async runPredicted(items: readonly Item[], user: string): Promise<StatementResult[]> {
+    for (let attempt = 0; attempt < EngineDefaults.predictionAttempts; attempt++) {
+      // The reconnaissance uses the transaction's own id, so rows an earlier statement inserts into a
+      // keyless table get the hidden row ids they will have at the log position.
+      const txnId = this.nextTxnId();
+      const predicted = this.predict(items, txnId);
+      if (predicted === null) break;
+      this.stats.predictions++;
+      const result = await this.submit(predicted, user, txnId);
+      if (result.status !== 'aborted' || result.code !== SqlStateX.predictionStale) return results(items, result);
+      this.stats.stalePredictions++;
     }
-    return items.map((item, i) => finish(item.plan, item.params, perStatement[i] ?? [], result.position));
+    this.stats.coarseFallbacks++;
+    return results(items, await this.submit(items, user));
+  }
+
+  /**
+   * Reconnaissance: runs the transaction, with each predicted statement's reconnaissance program, against
+   * the local committed store (statements see the earlier ones' writes, as they will at the log
+   * position), and returns the items with those statements' predicted plans. Null when it cannot
+   * predict: the reconnaissance failed (the coarse program will fail or succeed at its own position) or
+   * a statement affects more rows than a prediction holds.
+   */
+  private predict(items: readonly Item[], txnId: string): Item[] | null {
+    const recon = items.map((i) => (i.plan.ollp === undefined ? i : { ...i, plan: { ...i.plan, program: i.plan.ollp.recon } }));
+    const single = recon.length === 1 ? recon[0] : undefined;
+    let program: Program;
+    let params: readonly Value[];
+    if (single !== undefined) {
+      program = single.plan.program;
+      params = single.plan.needsTxnId ? [...single.params, txnId] : single.params;
+    } else {
+      program = this.combinedProgram(recon.map((i) => i.plan));
+      params = combineParams(recon, txnId);
+    }
+    let declared: DeclaredKeySets;
+    try {
+      declared = evaluateKeySets(program, params);
+    } catch (err) {
+      if (err instanceof OrdoError) return null;
+      throw err;
+    }
+    const ctx = { position: this.node.appliedPosition + 1, timestampMs: Date.now(), txnIndex: 0 };
+    const outcome = executeProgram(program, params, declared, ctx, this.node.partitionStore);
+    if (outcome.status === 'aborted') return null;
+    const keys: (readonly Value[])[][] = items.map(() => []);
+    if (single !== undefined) keys[0] = outcome.rows as (readonly Value[])[];
+    else for (const row of outcome.rows) keys[Number(row[0])]?.push(row.slice(1));
+    return items.map((item, idx) => {
+      const ollp = item.plan.ollp;
+      if (ollp === undefined) return item;
+      const rows = keys[idx] ?? [];
+      const params = [...item.params];
+      for (const r of rows) params.push(...r);
+      return { plan: predictedPlan(item.plan, ollp, rows.length), params, sql: item.sql };
+    });
   }
 
   /**
@@ -408,6 +479,20 @@ function guardSignature(program: Program): { signature: string; length: number }
     guardSignatures.set(program, g);
   }
   return g;
+}
+
+/** Each statement's result from the outcome of the transaction that ran `items`. */
+function results(items: readonly Item[], result: TxnResult): StatementResult[] {
+  if (result.status === 'aborted') throw new OrdoError(result.code, result.message);
+  const perStatement: (readonly Value[])[][] = items.map(() => []);
+  if (items.length === 1) perStatement[0] = result.rows as (readonly Value[])[];
+  else {
+    for (const row of result.rows) {
+      const idx = Number(row[0]);
+      perStatement[idx]?.push(row.slice(1));
+    }
+  }
+  return items.map((item, i) => finish(item.plan, item.params, perStatement[i] ?? [], result.position));
 }
 
 function countValue(src: CountSource | null, params: readonly Value[]): number | null {

@@ -11,7 +11,7 @@ import { ProgramLimits, evaluateKeySets, executeProgram, type Expr, type KeyExpr
 import { decodeTuple, type KeyRange, type StoredRow, type Value } from '../partitions/index.js';
 import { TxnKind } from '../sequencer/index.js';
 import { OrdoError, SqlState } from '../util/index.js';
-import { mapProgram, rowKeyFromRow, type ProgramPlan } from './compile.js';
+import { cachedPerCount, mapProgram, rowKeyFromRow, type ProgramPlan } from './compile.js';
 import { combineParams, finish, type SqlEngine, type StatementResult } from './engine.js';
 
 export const InteractiveLimits = {
@@ -286,18 +286,8 @@ const countedPlans = new WeakMap<ProgramPlan, Map<number, ProgramPlan>>();
 const MAX_CACHED_COUNT = 16;
 
 function countedPlan(plan: ProgramPlan, count: number): ProgramPlan {
-  if (count > MAX_CACHED_COUNT) return { ...plan, program: countedProgram(plan.program, count) };
-  let byCount = countedPlans.get(plan);
-  if (byCount === undefined) {
-    byCount = new Map();
-    countedPlans.set(plan, byCount);
-  }
-  let counted = byCount.get(count);
-  if (counted === undefined) {
-    counted = { ...plan, program: countedProgram(plan.program, count) };
-    byCount.set(count, counted);
-  }
-  return counted;
+  const make = (): ProgramPlan => ({ ...plan, program: countedProgram(plan.program, count) });
+  return count > MAX_CACHED_COUNT ? make() : cachedPerCount(countedPlans, plan, count, make);
 }
 
 /** A program that aborts with 40001 unless it emits exactly `count` rows (the count the client was told). */

@@ -47,6 +47,8 @@ export const SqlStateX = {
   duplicateObject: '42710',
   invalidRowCountInLimit: '2201W',
   invalidRowCountInOffset: '2201X',
+  /** OrdoDB's own: an OLLP prediction was stale at the log position (ADR 0007); the gateway retries it. */
+  predictionStale: 'OD002',
 } as const;
 
 export const T = {
