@@ -4,7 +4,7 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { optionalInt, optionalNumber, parseCommand, UsageError, type CommandSpec } from '../src/cli/args.js';
+import { optionalInt, optionalNumber, parseCommand, UsageError, type CommandSpec, type ParsedFlags } from '../src/cli/args.js';
 import { NodeDefaults, openNode, type OrdoNode } from '../src/node/index.js';
 import { TxnKind, type TxnRequest } from '../src/sequencer/index.js';
 import { loaderProgram, makeWorkload, microRow, WorkloadNames, type WorkloadName } from './workloads.js';
@@ -31,7 +31,7 @@ export const benchEngineSpec: CommandSpec = {
   },
 };
 
-interface RunConfig {
+export interface RunConfig {
   readonly workload: WorkloadName;
   readonly seconds: number;
   readonly contention: number;
@@ -62,7 +62,8 @@ export interface RunResult {
   readonly records: number;
 }
 
-async function load(node: OrdoNode, records: number): Promise<void> {
+/** Fills the micro table with `records` rows through `node`, 1,000 rows per transaction. */
+export async function load(node: OrdoNode, records: number): Promise<void> {
   const rowsPerTxn = 1000;
   const program = loaderProgram(rowsPerTxn);
   const inflight: Promise<unknown>[] = [];
@@ -79,94 +80,104 @@ async function load(node: OrdoNode, records: number): Promise<void> {
   await Promise.all(inflight);
 }
 
-function percentile(sorted: Float64Array, p: number): number {
+export function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
 }
 
-async function runOnce(config: RunConfig, dataDir: string, durable: boolean): Promise<RunResult> {
+/** What `measure` reports: a run's result but for its name. */
+export type Measurement = Omit<RunResult, 'run'>;
+
+/**
+ * Runs the workload through `node` (loaded already) with `config.clients` transactions in flight: a
+ * warm-up, then `config.seconds` measured. `durable` says whether `node` syncs an input log.
+ */
+export async function measure(node: OrdoNode, config: RunConfig, durable: boolean): Promise<Measurement> {
+  const workload = makeWorkload(config.workload, config.records, config.contention, config.seed);
+  const latencies: number[] = [];
+  let committed = 0;
+  let aborted = 0;
+  let txnCounter = 0;
+  const warmupMs = Math.min(1000, config.seconds * 100);
+  const startMs = performance.now();
+  const measureFromMs = startMs + warmupMs;
+  const endMs = measureFromMs + config.seconds * 1000;
+  let positionAtMeasureStart = -1;
+  let syncsAtStart = 0;
+  let cpuAtStart: NodeJS.CpuUsage | undefined;
+  const client = async (): Promise<void> => {
+    for (;;) {
+      const t0 = performance.now();
+      if (t0 >= endMs) return;
+      if (t0 >= measureFromMs && positionAtMeasureStart < 0) {
+        positionAtMeasureStart = node.appliedPosition;
+        syncsAtStart = node.inputLog.syncCount;
+        cpuAtStart = process.cpuUsage();
+      }
+      const txn: TxnRequest = {
+        txnId: `b-${txnCounter++}`,
+        user: 'bench',
+        kind: TxnKind.readWrite,
+        program: workload.program,
+        params: workload.next(),
+        sql: '',
+      };
+      const result = await node.submit(txn);
+      if (t0 < measureFromMs) continue;
+      latencies.push(performance.now() - t0);
+      if (result.status === 'committed') committed++;
+      else aborted++;
+    }
+  };
+  await Promise.all(Array.from({ length: config.clients }, client));
+  const elapsedSec = (performance.now() - measureFromMs) / 1000;
+  const cpu = process.cpuUsage(cpuAtStart);
+  const batches = node.appliedPosition - Math.max(0, positionAtMeasureStart);
+  const sorted = Float64Array.from(latencies).sort();
+  const p99Ms = percentile(sorted, 0.99);
+  return {
+    workload: config.workload,
+    txnsPerSec: Math.round((committed + aborted) / elapsedSec),
+    p50Ms: round2(percentile(sorted, 0.5)),
+    p99Ms: round2(p99Ms),
+    p99Epochs: round2(p99Ms / config.epochMs),
+    committed,
+    aborted,
+    batchesPerSec: Math.round(batches / elapsedSec),
+    logSyncsPerSec: durable ? Math.round((node.inputLog.syncCount - syncsAtStart) / elapsedSec) : 0,
+    // CPU of this process (all its threads) per transaction: steadier than throughput on a busy machine.
+    cpuUsPerTxn: committed + aborted > 0 ? round2((cpu.user + cpu.system) / (committed + aborted)) : 0,
+    avgBatchTxns: batches > 0 ? Math.round((committed + aborted) / batches) : 0,
+    seconds: round2(elapsedSec),
+    clients: config.clients,
+    epochMs: config.epochMs,
+    contention: config.workload === 'calvin-micro' ? config.contention : null,
+    records: config.records,
+  };
+}
+
+/** Opens a node on `dataDir`, loads the table, measures the workload and closes the node. */
+export async function runOnce(config: RunConfig, dataDir: string, durable: boolean): Promise<RunResult> {
   const node = openNode({ dataDir, epochMs: config.epochMs, logEnabled: durable });
   try {
     await load(node, config.records);
-    const workload = makeWorkload(config.workload, config.records, config.contention, config.seed);
-    const latencies: number[] = [];
-    let committed = 0;
-    let aborted = 0;
-    let txnCounter = 0;
-    const warmupMs = Math.min(1000, config.seconds * 100);
-    const startMs = performance.now();
-    const measureFromMs = startMs + warmupMs;
-    const endMs = measureFromMs + config.seconds * 1000;
-    let positionAtMeasureStart = -1;
-    let syncsAtStart = 0;
-    let cpuAtStart: NodeJS.CpuUsage | undefined;
-    const client = async (): Promise<void> => {
-      for (;;) {
-        const t0 = performance.now();
-        if (t0 >= endMs) return;
-        if (t0 >= measureFromMs && positionAtMeasureStart < 0) {
-          positionAtMeasureStart = node.appliedPosition;
-          syncsAtStart = node.inputLog.syncCount;
-          cpuAtStart = process.cpuUsage();
-        }
-        const txn: TxnRequest = {
-          txnId: `b-${txnCounter++}`,
-          user: 'bench',
-          kind: TxnKind.readWrite,
-          program: workload.program,
-          params: workload.next(),
-          sql: '',
-        };
-        const result = await node.submit(txn);
-        if (t0 < measureFromMs) continue;
-        latencies.push(performance.now() - t0);
-        if (result.status === 'committed') committed++;
-        else aborted++;
-      }
-    };
-    await Promise.all(Array.from({ length: config.clients }, client));
-    const elapsedSec = (performance.now() - measureFromMs) / 1000;
-    const cpu = process.cpuUsage(cpuAtStart);
-    const batches = node.appliedPosition - Math.max(0, positionAtMeasureStart);
-    const sorted = Float64Array.from(latencies).sort();
-    const p99Ms = percentile(sorted, 0.99);
-    return {
-      run: durable ? 'durable' : 'executor-only',
-      workload: config.workload,
-      txnsPerSec: Math.round((committed + aborted) / elapsedSec),
-      p50Ms: round2(percentile(sorted, 0.5)),
-      p99Ms: round2(p99Ms),
-      p99Epochs: round2(p99Ms / config.epochMs),
-      committed,
-      aborted,
-      batchesPerSec: Math.round(batches / elapsedSec),
-      logSyncsPerSec: durable ? Math.round((node.inputLog.syncCount - syncsAtStart) / elapsedSec) : 0,
-      // CPU of this process (all its threads) per transaction: steadier than throughput on a busy machine.
-      cpuUsPerTxn: committed + aborted > 0 ? round2((cpu.user + cpu.system) / (committed + aborted)) : 0,
-      avgBatchTxns: batches > 0 ? Math.round((committed + aborted) / batches) : 0,
-      seconds: round2(elapsedSec),
-      clients: config.clients,
-      epochMs: config.epochMs,
-      contention: config.workload === 'calvin-micro' ? config.contention : null,
-      records: config.records,
-    };
+    return { run: durable ? 'durable' : 'executor-only', ...(await measure(node, config, durable)) };
   } finally {
     await node.close();
   }
 }
 
-function round2(n: number): number {
+export function round2(n: number): number {
   return Math.round(n * 100) / 100;
 }
 
-export async function benchEngine(argv: readonly string[]): Promise<void> {
-  const flags = parseCommand(benchEngineSpec, argv);
-  if (flags === undefined) return;
+/** The run configuration of the flags benchEngineSpec shares with other benchmarks (workload … seed). */
+export function runConfigOf(flags: ParsedFlags): RunConfig {
   const workload = String(flags.workload);
   if (!(WorkloadNames as readonly string[]).includes(workload)) {
     throw new UsageError(`--workload must be one of ${WorkloadNames.join(', ')}, got '${workload}'`);
   }
-  const config: RunConfig = {
+  return {
     workload: workload as WorkloadName,
     seconds: optionalNumber(flags, 'seconds', 0.1, 3600) ?? 5,
     contention: optionalNumber(flags, 'contention', 1e-6, 1) ?? 0.01,
@@ -175,6 +186,12 @@ export async function benchEngine(argv: readonly string[]): Promise<void> {
     epochMs: optionalInt(flags, 'epoch-ms', 1) ?? NodeDefaults.epochMs,
     seed: optionalInt(flags, 'seed', 0) ?? 42,
   };
+}
+
+export async function benchEngine(argv: readonly string[]): Promise<void> {
+  const flags = parseCommand(benchEngineSpec, argv);
+  if (flags === undefined) return;
+  const config = runConfigOf(flags);
   const keep = flags['data-dir'];
   if (typeof keep === 'string' && existsSync(keep) && readdirSync(keep).length > 0) {
     throw new UsageError(`--data-dir ${keep} must not exist or be empty`);

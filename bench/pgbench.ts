@@ -12,9 +12,10 @@
 // a single-statement UPDATE at 8 clients, select-only at 32 clients.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -41,14 +42,14 @@ flags:
 const PGBENCH = '/usr/bin/pgbench';
 const PSQL = '/usr/bin/psql';
 
-interface Target {
+export interface Target {
   readonly host: string;
   readonly port: number;
   readonly user: string;
   readonly database: string;
 }
 
-interface Workload {
+export interface Workload {
   readonly name: string;
   readonly clients: number;
   /** pgbench arguments selecting the script. */
@@ -66,7 +67,7 @@ const ONE_SHOT = [
 
 const UPDATE_ONLY = ['\\set aid random(1, 100000 * :scale)', '\\set delta random(-5000, 5000)', 'UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;', ''].join('\n');
 
-const WORKLOADS: readonly Workload[] = [
+export const WORKLOADS: readonly Workload[] = [
   { name: 'tpcb-one-shot', clients: 32, args: (dir) => ['-f', join(dir, 'oneshot.sql')] },
   { name: 'tpcb-interactive', clients: 32, args: () => ['--max-tries=10'] },
   { name: 'update-only', clients: 8, args: (dir) => ['-f', join(dir, 'update.sql')] },
@@ -86,12 +87,12 @@ function conn(t: Target): string[] {
   return ['-h', t.host, '-p', String(t.port), '-U', t.user];
 }
 
-async function pgbench(t: Target, args: readonly string[]): Promise<string> {
+export async function pgbench(t: Target, args: readonly string[]): Promise<string> {
   const { stdout } = await run(PGBENCH, [...conn(t), ...args, t.database], { maxBuffer: 16 << 20 });
   return stdout;
 }
 
-interface RunResult {
+export interface RunResult {
   readonly tps: number;
   readonly transactions: number;
   readonly failed: number;
@@ -108,7 +109,24 @@ function parse(out: string): RunResult {
   };
 }
 
-async function startOrdo(dataDir: string, cpuProfDir: string | undefined, extraArgs: readonly string[]): Promise<{ child: ChildProcess; port: number }> {
+/** Writes the workloads' script files into `dir` (WORKLOADS' args name them there). */
+export function writeScripts(dir: string): void {
+  writeFileSync(join(dir, 'oneshot.sql'), ONE_SHOT);
+  writeFileSync(join(dir, 'update.sql'), UPDATE_ONLY);
+}
+
+/** A fresh scale-1 pgbench database on an OrdoDB node. */
+export async function initOrdo(target: Target): Promise<void> {
+  await run(PSQL, ['-X', '-q', ...conn(target), target.database, ...ORDO_SCHEMA.flatMap((s) => ['-c', s])]);
+  await pgbench(target, ['-i', '-s', '1', '-I', 'gv']);
+}
+
+/** One pgbench run of `w` for `seconds` (`extraArgs` e.g. to log each transaction). */
+export async function runWorkload(t: Target, w: Workload, dir: string, seconds: number, extraArgs: readonly string[] = []): Promise<RunResult> {
+  return parse(await pgbench(t, [...w.args(dir), '-c', String(w.clients), '-j', '2', '-T', String(seconds), '-n', ...extraArgs]));
+}
+
+export async function startOrdo(dataDir: string, cpuProfDir: string | undefined, extraArgs: readonly string[]): Promise<{ child: ChildProcess; port: number }> {
   const main = join(import.meta.dirname, '..', 'src', 'cli', 'main.js');
   const prof = cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir];
   const child = spawn(process.execPath, [...prof, main, 'start', '--data-dir', dataDir, '--pg-port', '0', '--http-port', '0', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -126,6 +144,17 @@ async function startOrdo(dataDir: string, cpuProfDir: string | undefined, extraA
     });
   });
   return { child, port };
+}
+
+/** Stops an `ordo start` child and waits for it to exit, killing it if it has not after `timeoutMs`. */
+export async function stopOrdo(child: ChildProcess, timeoutMs = 30_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  // SIGINT lets `ordo start` exit normally, which is when node writes a --cpu-prof profile.
+  child.kill('SIGINT');
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  await exited;
+  clearTimeout(timer);
 }
 
 async function reachable(t: Target): Promise<boolean> {
@@ -161,8 +190,7 @@ async function runAll(t: Target, o: RunOptions, init: () => Promise<void>): Prom
     for (let i = 0; i < o.repeat; i++) {
       // A fresh scale-1 database per run, so earlier runs' history does not skew later ones.
       await init();
-      const out = await pgbench(t, [...w.args(o.dir), '-c', String(w.clients), '-j', '2', '-T', String(o.seconds), '-n']);
-      runs.push(parse(out));
+      runs.push(await runWorkload(t, w, o.dir, o.seconds));
     }
     results.set(w.name, median(runs));
   }
@@ -196,23 +224,16 @@ async function main(): Promise<void> {
   const workloads = only === null ? WORKLOADS : WORKLOADS.filter((w) => only.includes(w.name));
   if (workloads.length === 0) throw new Error(`--only names none of ${WORKLOADS.map((w) => w.name).join(', ')}`);
   const dir = mkdtempSync(join(tmpdir(), 'ordo-pgbench-'));
-  writeFileSync(join(dir, 'oneshot.sql'), ONE_SHOT);
-  writeFileSync(join(dir, 'update.sql'), UPDATE_ONLY);
+  writeScripts(dir);
 
   const runOptions: RunOptions = { dir, seconds, repeat, workloads };
   const ordo = await startOrdo(join(dir, 'data'), values['cpu-prof'], values['ordo-args'].split(' ').filter((a) => a !== ''));
   let ordoResults: Map<string, RunResult>;
   try {
     const target: Target = { host: '127.0.0.1', port: ordo.port, user: 'postgres', database: 'postgres' };
-    ordoResults = await runAll(target, runOptions, async () => {
-      await run(PSQL, ['-X', '-q', ...conn(target), target.database, ...ORDO_SCHEMA.flatMap((s) => ['-c', s])]);
-      await pgbench(target, ['-i', '-s', '1', '-I', 'gv']);
-    });
+    ordoResults = await runAll(target, runOptions, () => initOrdo(target));
   } finally {
-    // SIGINT lets `ordo start` exit normally, which is when node writes a --cpu-prof profile.
-    const exited = new Promise((resolve) => ordo.child.once('exit', resolve));
-    ordo.child.kill('SIGINT');
-    await exited;
+    await stopOrdo(ordo.child);
   }
 
   const pgTarget: Target = { host: values['pg-host'], port: Number(values['pg-port']), user: values['pg-user'], database: 'postgres' };
@@ -232,4 +253,5 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 }
 
-await main();
+// Run as a script, not when another benchmark imports the pieces above.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) await main();
