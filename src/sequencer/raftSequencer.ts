@@ -360,8 +360,15 @@ export class RaftSequencer<A> implements Sequencer {
     return entry.kind === 'batch' ? { kind: 'batch', batch: entry.batch } : { kind: 'control', timestampMs: entry.timestampMs, control: entry.control };
   }
 
-  private onCommitted(entries: readonly Entry[]): Promise<void> {
-    for (const e of entries) {
+  private async onCommitted(entries: readonly Entry[]): Promise<void> {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i] as Entry;
+      if (i > 0) {
+        // Applying a long run of committed batches in one go (a follower catching up, bulk loads) held
+        // the event loop for over a second: Raft's own calls missed their deadlines and were resent.
+        // Let messages and timers through between entries; the driver runs one Ready at a time.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
       if (e.index <= this.appendedThrough) continue;
       assert(e.index === this.appendedThrough + 1, `committed raft index ${e.index} does not follow input log position ${this.appendedThrough}`);
       const body = this.bodyOf(e);
@@ -377,8 +384,5 @@ export class RaftSequencer<A> implements Sequencer {
       if (body.kind === 'batch') this.epoch = Math.max(this.epoch, body.batch.epoch);
       this.options.onDurable(applied.result, applied.entry);
     }
-    return Promise.resolve();
   }
-
-
 }
