@@ -24,7 +24,7 @@ export const benchEngineSpec: CommandSpec = {
     },
     records: { type: 'string', valueName: 'N', help: 'rows in the table', default: '100000' },
     clients: { type: 'string', valueName: 'N', help: 'transactions kept in flight', default: '1000' },
-    'epoch-ms': { type: 'string', valueName: 'MS', help: 'sequencer epoch', default: String(NodeDefaults.epochMs) },
+    'epoch-ms': { type: 'string', valueName: 'MS', help: 'sequencer epoch; 0: none, batches close when the node is free (ADR 0006)', default: String(NodeDefaults.epochMs) },
     'data-dir': { type: 'string', valueName: 'DIR', help: 'keep the durable run in DIR (must be new or empty)' },
     'executor-only': { type: 'boolean', help: 'skip the durable run' },
     seed: { type: 'string', valueName: 'N', help: 'seed of the key choices', default: '42' },
@@ -47,7 +47,8 @@ export interface RunResult {
   readonly txnsPerSec: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
-  readonly p99Epochs: number;
+  /** p99 in epochs; null with a 0 ms epoch, where it has no meaning. */
+  readonly p99Epochs: number | null;
   readonly committed: number;
   readonly aborted: number;
   readonly batchesPerSec: number;
@@ -140,7 +141,7 @@ export async function measure(node: OrdoNode, config: RunConfig, durable: boolea
     txnsPerSec: Math.round((committed + aborted) / elapsedSec),
     p50Ms: round2(percentile(sorted, 0.5)),
     p99Ms: round2(p99Ms),
-    p99Epochs: round2(p99Ms / config.epochMs),
+    p99Epochs: config.epochMs > 0 ? round2(p99Ms / config.epochMs) : null,
     committed,
     aborted,
     batchesPerSec: Math.round(batches / elapsedSec),
@@ -183,7 +184,7 @@ export function runConfigOf(flags: ParsedFlags): RunConfig {
     contention: optionalNumber(flags, 'contention', 1e-6, 1) ?? 0.01,
     records: optionalInt(flags, 'records', 100) ?? 100_000,
     clients: optionalInt(flags, 'clients', 1) ?? 1000,
-    epochMs: optionalInt(flags, 'epoch-ms', 1) ?? NodeDefaults.epochMs,
+    epochMs: optionalInt(flags, 'epoch-ms', 0) ?? NodeDefaults.epochMs,
     seed: optionalInt(flags, 'seed', 0) ?? 42,
   };
 }
