@@ -10,7 +10,9 @@ import { assert } from '../util/index.js';
 
 export class EpochBatcher<T> {
   private open: T[] = [];
-  private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  /** The pending close: a timer while the epoch runs, an immediate once it is over; never both. */
+  private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   /** Monotonic time (performance.now()) the last batch closed. */
   private lastCloseMs = Number.NEGATIVE_INFINITY;
 
@@ -26,19 +28,21 @@ export class EpochBatcher<T> {
   add(item: T): void {
     this.open.push(item);
     if (this.open.length >= this.maxBatchItems) this.close();
-    else if (this.timer === undefined) {
-      if (this.epochMs === 0) this.timer = setImmediate(() => this.close());
-      else this.timer = setTimeout(() => this.close(), Math.max(0, this.lastCloseMs + this.epochMs - performance.now()));
+    else if (this.timer === undefined && this.immediate === undefined) {
+      const waitMs = this.lastCloseMs + this.epochMs - performance.now();
+      // An epoch that is already over (the node was busy executing the last batch) closes at the next
+      // turn of the event loop: setTimeout(0) would idle for its 1 ms minimum on every busy cycle.
+      if (waitMs <= 0) this.immediate = setImmediate(() => this.close());
+      else this.timer = setTimeout(() => this.close(), waitMs);
     }
   }
 
   /** Closes the open batch now (e.g. before a control entry, or at shutdown). */
   close(): void {
-    if (this.timer !== undefined) {
-      if (this.epochMs === 0) clearImmediate(this.timer as NodeJS.Immediate);
-      else clearTimeout(this.timer as NodeJS.Timeout);
-      this.timer = undefined;
-    }
+    clearTimeout(this.timer);
+    clearImmediate(this.immediate);
+    this.timer = undefined;
+    this.immediate = undefined;
     if (this.open.length === 0) return;
     this.lastCloseMs = performance.now();
     const items = this.open;
