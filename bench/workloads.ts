@@ -128,9 +128,14 @@ export function makeWorkload(name: WorkloadName, records: number, contention: nu
       program,
       next() {
         const params: Value[] = [BigInt(Math.floor(random() * hot))];
-        const seen = new Set<number>();
-        while (seen.size < 9) seen.add(hot + Math.floor(random() * cold));
-        for (const id of seen) params.push(BigInt(id));
+        const ids: number[] = [];
+        // Nine distinct cold ids; rejection sampling ends quickly because cold is large (a bound anyway).
+        for (let draws = 0; ids.length < 9 && draws < 1000; draws++) {
+          const id = hot + Math.floor(random() * cold);
+          if (!ids.includes(id)) ids.push(id);
+        }
+        if (ids.length < 9) throw new Error('calvin-micro could not draw nine distinct cold records');
+        for (const id of ids) params.push(BigInt(id));
         return params;
       },
     };
