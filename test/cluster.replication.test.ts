@@ -1,6 +1,7 @@
 // A 3-process cluster (`ordo cluster start`, real gRPC, real LMDB): writes on the leader and on a
-// follower (forwarded) replicate to every node; `cluster status --json` reports the nodes; a data
-// directory of this cluster is refused by a node started with another cluster id.
+// follower (forwarded) replicate to every node; reads on any node are linearizable (read index);
+// `cluster status --json` reports the nodes; a data directory of this cluster is refused by a node
+// started with another cluster id.
 
 import t from 'tap';
 import { readFileSync } from 'node:fs';
@@ -53,6 +54,22 @@ t.test('writes on the leader and on a follower replicate; every node serves them
     await c.end();
     t.equal(rows.length, 20, `${n.id} holds every row`);
     t.equal(rows.find((r) => r.k === 3)?.v, 'updated', `${n.id} applied the follower's update`);
+  }
+});
+
+t.test('a read on any node sees every write acknowledged before it began (read index, no waiting)', async (t) => {
+  const leader = await waitFor('a leader', () => leaderOf(file));
+  const clients = await Promise.all(file.nodes.map((n) => client(file, n)));
+  t.teardown(async () => {
+    for (const c of clients) await c.end();
+  });
+  await clients[0]?.query('CREATE TABLE IF NOT EXISTS raw (k int PRIMARY KEY, v int)');
+  for (let i = 0; i < 12; i++) {
+    const writer = clients[i % clients.length];
+    const reader = clients[(i + 1) % clients.length];
+    await writer?.query('INSERT INTO raw VALUES ($1, $2)', [i, i * 10]);
+    const rows = (await reader?.query('SELECT v FROM raw WHERE k = $1', [i]))?.rows as { v: number }[] | undefined;
+    t.same(rows, [{ v: i * 10 }], `write ${i} on ${file.nodes[i % 3]?.id} is read at once on ${file.nodes[(i + 1) % 3]?.id} (leader ${leader.id})`);
   }
 });
 

@@ -423,6 +423,14 @@ export class OrdoNode {
     return this.store.appliedPosition;
   }
 
+  /**
+   * The position a linearizable read must see: alone, the durable log's end (every acknowledged write
+   * is at or below it); in a cluster, the leader's confirmed commit index (Raft's ReadIndex).
+   */
+  readIndex(): Promise<number> {
+    return this.raft === undefined ? Promise.resolve(this.log.lastPosition) : this.raft.sequencer.readIndex();
+  }
+
   get lastLogPosition(): number {
     return this.log.lastPosition;
   }

@@ -167,6 +167,20 @@ export class RaftSequencer<A> implements Sequencer {
     return this.driver.status();
   }
 
+  /**
+   * A linearizable read point (Raft's ReadIndex): the leader's commit index once it has confirmed it
+   * still leads, resolved only after this node has applied up to it. Nothing was read if it fails, so
+   * the error is retryable (40001).
+   */
+  async readIndex(): Promise<number> {
+    try {
+      return await this.driver.readIndex();
+    } catch (err) {
+      if (!(err instanceof RaftDriverError)) throw err;
+      throw new OrdoError(SequencerCodes.notCommitted, `no linearizable read point (${err.reason}): ${err.message}`);
+    }
+  }
+
   get pendingCount(): number {
     return this.pending;
   }

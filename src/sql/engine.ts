@@ -114,7 +114,6 @@ export class SqlEngine {
   private readonly programIds = new WeakMap<Program, number>();
   private nextProgramId = 0;
   /** Read-only transactions run at a local read index (runRead) rather than through the log. */
-  private readonly localReads: boolean;
 
   constructor(
     readonly node: OrdoNode,
@@ -122,12 +121,6 @@ export class SqlEngine {
   ) {
     this.plans = new Lru(options.planCacheEntries ?? EngineDefaults.planCacheEntries);
     this.combined = new Lru(options.planCacheEntries ?? EngineDefaults.planCacheEntries);
-    // Only a node that is alone knows the commit index from its own durable log. A Raft member would
-    // first have to learn the leader's commit index (Raft's ReadIndex); until the sequencer offers
-    // that, its reads go through the log, which keeps them linearizable. (Probed structurally: the
-    // cluster API is new and optional.)
-    const clustered = (node as { clusterStatus?: () => unknown }).clusterStatus;
-    this.localReads = typeof clustered !== 'function' || clustered.call(node) === undefined;
   }
 
   /**
@@ -263,7 +256,7 @@ export class SqlEngine {
    * BEGIN…COMMIT block / multi-statement message), and returns each statement's result.
    */
   async runTransaction(items: readonly Item[], user: string): Promise<StatementResult[]> {
-    if (this.localReads && items.every((i) => i.plan.readOnly)) return this.runRead(items);
+    if (items.every((i) => i.plan.readOnly)) return this.runRead(items);
     if (items.some((i) => i.plan.ollp !== undefined)) return this.runPredicted(items, user);
     return results(items, await this.submit(items, user));
   }
@@ -350,14 +343,15 @@ export class SqlEngine {
   }
 
   /**
-   * Runs read-only statements without a log round trip (DESIGN.md §2, read index): the durable log
-   * position when the read arrives is its read index; once the local store has applied the log that
-   * far, the programs run against it with the scheduler's pure evaluator. Every write acknowledged
-   * before the read arrived is at or below that index, so the read sees it: linearizable. All items
-   * run synchronously, with nothing applied in between, so a multi-statement read sees one state.
+   * Runs read-only statements without a log round trip (DESIGN.md §2, read index): the node's read
+   * index (its durable log end when alone; the leader's confirmed commit index on a Raft member) is
+   * taken when the read arrives; once the local store has applied the log that far, the programs run
+   * against it with the scheduler's pure evaluator. Every write acknowledged before the read arrived is
+   * at or below that index, so the read sees it: linearizable. All items run synchronously, with
+   * nothing applied in between, so a multi-statement read sees one state.
    */
   private async runRead(items: readonly { plan: ProgramPlan; params: readonly Value[] }[]): Promise<StatementResult[]> {
-    const readIndex = this.node.lastLogPosition;
+    const readIndex = await this.node.readIndex();
     if (this.node.appliedPosition < readIndex) await this.waitApplied(readIndex);
     this.stats.localReads++;
     const store = this.node.partitionStore;
