@@ -521,7 +521,13 @@ export class OrdoNode {
       const waiter = this.pending.get(e.txnId);
       if (waiter === undefined) continue; // submitted before a restart: nobody is waiting
       this.pending.delete(e.txnId);
-      waiter.resolve({ ...e.outcome, txnId: e.txnId, position: e.position });
+      const o = e.outcome;
+      // Built field by field: an object spread per transaction showed in the profile.
+      waiter.resolve(
+        o.status === 'committed'
+          ? { status: 'committed', rows: o.rows, writes: o.writes, txnId: e.txnId, position: e.position }
+          : { status: 'aborted', code: o.code, message: o.message, txnId: e.txnId, position: e.position },
+      );
     }
   }
 
