@@ -1,13 +1,16 @@
 // The sequencer's Forward service: a follower hands a submission to the leader. Service ordo.Sequencer,
-// one unary method Forward(ForwardRequest) → ForwardResponse, defined by hand with Avro serializers like
+// one unary method Forward(ForwardRequest) → ForwardResponse (schemas/rpc/), with Avro serializers like
 // ordo.Raft (grpcTransport.ts), and served on the same gRPC server as Raft (one node-to-node port).
 //
 // The submission travels as an input-log record (logCodec's envelope, position 0): the log schema
 // already encodes every transaction and control entry, with a checksum and schema fingerprint, so the
 // leader proposes exactly what the follower was given.
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import avro from 'avsc';
+import { schemaDir } from '../util/index.js';
 
 export const SEQUENCER_SERVICE_NAME = 'ordo.Sequencer';
 export const SEQUENCER_FORWARD_PATH = '/ordo.Sequencer/Forward';
@@ -28,27 +31,13 @@ export interface ForwardResponse {
   readonly leader: string;
 }
 
-const requestType = avro.Type.forSchema({
-  type: 'record',
-  name: 'ForwardRequest',
-  namespace: 'ordo.sequencer',
-  fields: [
-    { name: 'clusterId', type: 'string' },
-    { name: 'from', type: 'string' },
-    { name: 'entry', type: 'bytes' },
-  ],
-});
-const responseType = avro.Type.forSchema({
-  type: 'record',
-  name: 'ForwardResponse',
-  namespace: 'ordo.sequencer',
-  fields: [
-    { name: 'position', type: 'long' },
-    { name: 'code', type: 'string' },
-    { name: 'message', type: 'string' },
-    { name: 'leader', type: 'string' },
-  ],
-});
+/** The wire schemas live in schemas/rpc/ with every other schema that crosses a process boundary. */
+function loadType(name: string): avro.Type {
+  return avro.Type.forSchema(JSON.parse(readFileSync(join(schemaDir('rpc'), `${name}.avsc`), 'utf8')) as avro.Schema);
+}
+
+const requestType = loadType('ForwardRequest');
+const responseType = loadType('ForwardResponse');
 
 /** Bad bytes decode to undefined instead of throwing inside grpc-js. */
 type Decoded<T> = T | undefined;
