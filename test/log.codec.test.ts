@@ -6,9 +6,11 @@ import {
   LogCorruptionError,
   LogEnvelope,
   decodeLogEntry,
+  encodeForAppend,
   encodeLogEntry,
   encodeLogEntryWithSchema,
   logSchemaVersions,
+  relocateRecord,
 } from '../src/sequencer/index.js';
 import type { LogEntry } from '../src/sequencer/index.js';
 import { batchEntry, canonical, everyKindProgram, everyValue, pointUpdateProgram, show, txn } from './log.fixtures.js';
@@ -66,6 +68,16 @@ t.test('integers stay bigint and floats stay number, including beyond 2^53, NaN 
   t.ok(Number.isNaN(params[3]));
   t.ok(Object.is(params[4], 0), 'the canonical value encoding stores -0 as float 0');
   t.equal(params[5], 2n ** 63n - 1n);
+  t.end();
+});
+
+t.test('a record encoded at position 0 and relocated is byte for byte the record encoded at that position', (t) => {
+  const body = { kind: 'batch' as const, batch: { epoch: 3, timestampMs: 1_700_000_000_000, txns: [txn(1, pointUpdateProgram(), [7n, 'x'])] } };
+  const atZero = encodeForAppend(body, 0);
+  for (const position of [1, 63, 64, 127, 128, 8191, 8192, 2 ** 31, 2 ** 52]) {
+    t.same(relocateRecord(atZero, position), encodeForAppend(body, position), `position ${position}`);
+  }
+  t.throws(() => relocateRecord(encodeForAppend(body, 5), 6), /position 0/, 'only a record at position 0 moves');
   t.end();
 });
 

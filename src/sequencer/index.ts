@@ -19,9 +19,11 @@ export {
   LogCorruptionError,
   LogEnvelope,
   decodeLogEntry,
+  encodeForAppend,
   encodeLogEntry,
   encodeLogEntryWithSchema,
   logSchemaVersions,
+  relocateRecord,
 } from './logCodec.js';
 export type { LogSchemaVersion } from './logCodec.js';
 export { InputLog, LOG_DB_NAME, logPositionKey } from './inputLog.js';

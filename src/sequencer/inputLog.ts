@@ -11,7 +11,7 @@
 
 import type { Database, RootDatabase } from 'lmdb';
 import { assert } from '../util/index.js';
-import { LogCorruptionError, decodeLogEntry, encodeForAppend } from './logCodec.js';
+import { LogCorruptionError, decodeLogEntry, encodeForAppend, relocateRecord } from './logCodec.js';
 import type { LogEntry, LogEntryBody } from './types.js';
 
 export const LOG_DB_NAME = 'log';
@@ -106,14 +106,17 @@ export class InputLog {
    * holds either both or neither, and a single node needs one disk flush per entry instead of two.
    * The entry is durable when this returns (see append).
    *
+   * `encodedAtZero`, when given, is `body` already encoded at position 0 (a Raft entry's data): it is
+   * moved to the position instead of being encoded again.
+   *
    * Throws EntryRejectedError when the entry cannot be encoded (nothing is appended, later appends are
    * unaffected). Anything else — a failed commit, or `apply` throwing — leaves nothing appended and
    * refuses every later append.
    */
-  appendApplied(body: LogEntryBody, apply: (entry: LogEntry) => void): number {
+  appendApplied(body: LogEntryBody, apply: (entry: LogEntry) => void, encodedAtZero?: Buffer): number {
     if (this.failure !== undefined) throw this.refusal();
     const position = this.durable + 1;
-    const bytes = encodeForAppend(body, position);
+    const bytes = encodedAtZero === undefined ? encodeForAppend(body, position) : relocateRecord(encodedAtZero, position);
     const key = logPositionKey(position);
     try {
       this.root.transactionSync(() => {

@@ -700,10 +700,6 @@ export function encodeLogEntry(entry: LogEntry): Buffer {
 }
 
 /**
- * Encodes an entry with an older writer schema version. For tests of schema resolution and for tools;
- * fields the older version lacks are dropped.
- */
-/**
  * Encodes an entry body for appending at `position` (0 while its position is not known yet). An entry
  * that cannot be encoded is the submitter's fault, not the log's: EntryRejectedError.
  */
@@ -715,6 +711,39 @@ export function encodeForAppend(body: LogEntryBody, position: number): Buffer {
   }
 }
 
+/**
+ * The record `encodeForAppend(body, 0)` gave, moved to `position`: the payload starts with the position
+ * (an Avro long, one 0x00 byte at 0), so only that prefix and the checksum change. A Raft member records
+ * each committed entry this way instead of encoding the batch again. The record's own writer schema is
+ * kept. Throws when `bytes` is not a record at position 0.
+ */
+export function relocateRecord(bytes: Buffer, position: number): Buffer {
+  const at = LogEnvelope.payloadOffset;
+  if (bytes.length <= at || bytes[at] !== 0 || !LogEnvelope.magic.equals(bytes.subarray(0, 4))) {
+    throw new Error('relocateRecord needs a log record encoded at position 0');
+  }
+  if (!Number.isSafeInteger(position) || position < 0) throw new RangeError(`log position ${position} is not a non-negative integer`);
+  // Avro's zig-zag varint of a non-negative long: 2n, seven bits per byte, low bits first.
+  const varint: number[] = [];
+  for (let zz = position * 2; ; zz = Math.floor(zz / 128)) {
+    if (zz < 128) {
+      varint.push(zz);
+      break;
+    }
+    varint.push((zz % 128) | 0x80);
+  }
+  const out = Buffer.allocUnsafe(bytes.length - 1 + varint.length);
+  bytes.copy(out, 0, 0, at);
+  for (let i = 0; i < varint.length; i++) out[at + i] = varint[i] as number;
+  bytes.copy(out, at + varint.length, at + 1);
+  out.writeUInt32BE(crc32(out.subarray(LogEnvelope.fingerprintOffset)), LogEnvelope.checksumOffset);
+  return out;
+}
+
+/**
+ * Encodes an entry with an older writer schema version. For tests of schema resolution and for tools;
+ * fields the older version lacks are dropped.
+ */
 export function encodeLogEntryWithSchema(entry: LogEntry, version: number): Buffer {
   const schema = loadRegistry().byVersion.get(version);
   if (schema === undefined) throw new RangeError(`no input log schema version ${version}`);

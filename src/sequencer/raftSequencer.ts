@@ -388,9 +388,15 @@ export class RaftSequencer<A> implements Sequencer {
       const body = this.bodyOf(e);
       // One LMDB transaction records the entry at its Raft index and applies it: one flush, not two.
       let applied: { result: A; entry: LogEntry } | undefined;
-      const position = this.log.appendApplied(body, (entry) => {
-        applied = { result: this.options.apply(entry), entry };
-      });
+      // A batch or control entry's data is already its record at position 0: moved, not re-encoded.
+      const encoded = e.type === EntryType.confChange || e.data.length === 0 ? undefined : Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength);
+      const position = this.log.appendApplied(
+        body,
+        (entry) => {
+          applied = { result: this.options.apply(entry), entry };
+        },
+        encoded,
+      );
       assert(position === e.index && applied !== undefined, 'the input log recorded and applied the entry at its raft index');
       this.appendedThrough = e.index;
       this.lastLoggedTimestampMs = body.kind === 'batch' ? body.batch.timestampMs : body.timestampMs;
