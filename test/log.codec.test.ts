@@ -13,6 +13,7 @@ import {
   relocateRecord,
 } from '../src/sequencer/index.js';
 import type { LogEntry } from '../src/sequencer/index.js';
+import { encodeTuple } from '../src/partitions/index.js';
 import { batchEntry, canonical, everyKindProgram, everyValue, pointUpdateProgram, show, txn } from './log.fixtures.js';
 
 /** Re-seals a record after a test changed its fingerprint or payload, so only that change is wrong. */
@@ -90,6 +91,108 @@ t.test('control entries round-trip', (t) => {
   t.end();
 });
 
+/** A v7 CREATE TABLE with a SERIAL column (its owned sequence), an identity column and constraints. */
+function createTableV7(position: number): LogEntry {
+  return {
+    position,
+    kind: 'control',
+    timestampMs: 5,
+    control: {
+      kind: 'createTable',
+      txnId: 'x-1',
+      user: 'postgres',
+      sql: 'CREATE TABLE t (…)',
+      ifNotExists: false,
+      table: {
+        name: 't',
+        columns: [
+          { name: 'id', type: 'int4', length: null, scale: null, notNull: true, default: { kind: 'nextval', sequence: 't_id_seq', owned: true } },
+          { name: 'g', type: 'int8', length: null, scale: null, notNull: true, default: { kind: 'nextval', sequence: 't_g_seq', owned: true }, identity: 'always' },
+          { name: 'v', type: 'text', length: null, scale: null, notNull: false, default: { kind: 'now' } },
+        ],
+        primaryKey: [0],
+        uniques: [{ name: 't_v_key', columns: [2], index: 1 }],
+        checks: [{ name: 't_v_check', sql: 'length(v) > 0' }],
+      },
+      sequences: [
+        { name: 't_id_seq', start: 1n, increment: 1n, min: 1n, max: 2147483647n, cycle: false },
+        { name: 't_g_seq', start: -5n, increment: -2n, min: -(2n ** 63n), max: 2n ** 63n - 1n, cycle: true },
+      ],
+    },
+  };
+}
+
+t.test('the v7 DDL entries round-trip: sequences, SERIAL and IDENTITY columns, ALTER TABLE', (t) => {
+  const created = createTableV7(7);
+  const entries: LogEntry[] = [
+    created,
+    {
+      position: 8,
+      kind: 'control',
+      timestampMs: 6,
+      control: { kind: 'createSequence', txnId: 'x-2', user: 'u', sql: 'CREATE SEQUENCE s', ifNotExists: true, sequence: { name: 's', start: 10n, increment: 5n, min: 1n, max: 100n, cycle: false } },
+    },
+    { position: 9, kind: 'control', timestampMs: 7, control: { kind: 'dropSequence', txnId: 'x-3', user: 'u', sql: 'DROP SEQUENCE s', names: ['s', 'r'], ifExists: false } },
+    {
+      position: 10,
+      kind: 'control',
+      timestampMs: 8,
+      control: {
+        kind: 'alterTable',
+        txnId: 'x-4',
+        user: 'u',
+        sql: 'ALTER TABLE t …',
+        table: 't',
+        tableId: 3,
+        alteredAt: 9,
+        result: { ...(created.kind === 'control' && created.control.kind === 'createTable' ? created.control.table : { name: '', columns: [], primaryKey: [] }), name: 'u' },
+        sources: [0, null, 2],
+        createSequences: [{ name: 't_g_seq', start: 1n, increment: 1n, min: 1n, max: 9n, cycle: false }],
+        dropSequences: ['old_seq'],
+        failingCheck: 't_v_check',
+      },
+    },
+    {
+      position: 11,
+      kind: 'control',
+      timestampMs: 8,
+      control: { kind: 'alterTable', txnId: 'x-5', user: 'u', sql: 'ALTER TABLE k RENAME TO k2', table: 'k', tableId: 4, alteredAt: null, result: { name: 'k2', columns: [{ name: 'a', type: 'int4', length: null, scale: null, notNull: false, default: null }], primaryKey: [] }, sources: [0], createSequences: [], dropSequences: [], failingCheck: null },
+    },
+  ];
+  for (const e of entries) t.equal(show(decodeLogEntry(encodeLogEntry(e), e.position)), show(e));
+  t.end();
+});
+
+t.test('a v6 CREATE TABLE record still decodes: no sequences, no identity, constant and now() defaults', (t) => {
+  const entry: LogEntry = {
+    position: 4,
+    kind: 'control',
+    timestampMs: 1,
+    control: {
+      kind: 'createTable',
+      txnId: 'old-1',
+      user: 'postgres',
+      sql: 'CREATE TABLE old (…)',
+      ifNotExists: true,
+      table: {
+        name: 'old',
+        columns: [
+          { name: 'a', type: 'int4', length: null, scale: null, notNull: true, default: { kind: 'value', tupleHex: encodeTuple([5n]).toString('hex') } },
+          { name: 'b', type: 'timestamptz', length: null, scale: null, notNull: false, default: { kind: 'now' } },
+        ],
+        primaryKey: [0],
+        checks: [{ name: 'old_a_check', sql: 'a > 0' }],
+      },
+    },
+  };
+  const record = encodeLogEntryWithSchema(entry, 6);
+  t.equal(record.toString('hex', LogEnvelope.fingerprintOffset, LogEnvelope.payloadOffset), logSchemaVersions()[5]?.fingerprint.toString('hex'), 'written as v6');
+  const decoded = decodeLogEntry(record, 4);
+  t.equal(show(decoded), show(entry));
+  t.ok(decoded.kind === 'control' && decoded.control.kind === 'createTable' && decoded.control.sequences === undefined, 'no sequences');
+  t.end();
+});
+
 t.test('an empty batch round-trips', (t) => {
   const e = batchEntry(1, 0, []);
   t.equal(show(decodeLogEntry(encodeLogEntry(e), 1)), show(e));
@@ -146,7 +249,7 @@ t.test('encoding a batch of 150 transactions of one cached program takes well un
 
 t.test('the schema directory holds every writer version, each with its own fingerprint', (t) => {
   const versions = logSchemaVersions();
-  t.same(versions.map((v) => v.version), [1, 2, 3, 4, 5, 6]);
+  t.same(versions.map((v) => v.version), [1, 2, 3, 4, 5, 6, 7]);
   t.equal(new Set(versions.map((v) => v.fingerprint.toString('hex'))).size, versions.length);
   const v1 = JSON.parse(readFileSync(versions[0]?.file ?? '', 'utf8')) as unknown;
   t.notMatch(JSON.stringify(v1), /"name":"sql"/, 'v1 has no sql field');

@@ -7,7 +7,8 @@ import { createRequire } from 'node:module';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { openNode, type OrdoNode } from '../src/node/index.js';
-import { startPgServer, type PgServer, type PgServerOptions } from '../src/sql/index.js';
+import { normalizeSingle, startPgServer, type PgServer, type PgServerOptions, type ProgramPlan, type SplitStatement, type SqlEngine } from '../src/sql/index.js';
+import type { Value } from '../src/partitions/index.js';
 import { scratchDir } from './helpers.js';
 
 export interface Harness {
@@ -201,4 +202,15 @@ export async function startOrdo(dataDir: string, ...args: string[]): Promise<{ c
     });
   });
   return { child, port };
+}
+
+/**
+ * A statement compiled by `engine` against the catalog as of now, with its literals bound: submitted
+ * later, it shows what happens when a DDL entry is sequenced between planning and running.
+ */
+export function compiledItem(engine: SqlEngine, sql: string): { plan: ProgramPlan; params: Value[]; sql: string } {
+  const prepared = engine.prepare(normalizeSingle(sql) as SplitStatement);
+  const p = prepared.plan;
+  if (p.kind !== 'program') throw new Error('expected a program');
+  return { plan: p, params: engine.bindLiterals(prepared), sql };
 }

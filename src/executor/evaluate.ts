@@ -15,7 +15,7 @@ import type { Value } from '../partitions/index.js';
 import { INT64_MAX, INT64_MIN } from '../partitions/index.js';
 import { encodeKey, encodeRange } from '../partitions/index.js';
 import type { KeyRange, StoredRow } from '../partitions/index.js';
-import { SqlState } from '../util/index.js';
+import { OrdoError, SqlState } from '../util/index.js';
 
 /** Encoded keys a transaction declared: exact points and half-open ranges. */
 export interface DeclaredKeys {
@@ -498,6 +498,52 @@ function fnMismatch(fn: FunctionName, v: Value): TxnAbort {
   return mismatch(`function ${fn}(${typeName(v)}) does not exist`);
 }
 
+/**
+ * A relation name as PostgreSQL's regclass input reads it: dot-separated identifiers, each either
+ * double-quoted (kept as written, "" for a quote) or bare (ASCII letters folded to lower case, as
+ * PostgreSQL folds identifiers); a schema other than public does not exist here.
+ */
+function relationName(text: string): string {
+  const parts: string[] = [];
+  let i = 0;
+  const bad = (): TxnAbort => new TxnAbort('42602', `invalid name syntax`);
+  for (;;) {
+    let part = '';
+    if (text[i] === '"') {
+      for (i++; ; i++) {
+        if (i >= text.length) throw bad();
+        if (text[i] === '"') {
+          if (text[i + 1] !== '"') break;
+          i++;
+        }
+        part += text[i];
+      }
+      i++;
+    } else {
+      while (i < text.length && text[i] !== '.') part += text[i++];
+      part = part.trim().replace(/[A-Z]+/g, (m) => m.toLowerCase());
+    }
+    if (part === '') throw bad();
+    parts.push(part);
+    if (i >= text.length) break;
+    if (text[i] !== '.') throw bad();
+    i++;
+  }
+  if (parts.length > 2) throw new TxnAbort('0A000', `cross-database references are not implemented: ${text}`);
+  if (parts.length === 2 && parts[0] !== 'public') throw new TxnAbort('3F000', `schema "${parts[0] ?? ''}" does not exist`);
+  return parts.at(-1) ?? '';
+}
+
+/** relname() for the gateway, which resolves sequence names in DDL text: an OrdoError when invalid. */
+export function relationNameOf(text: string): string {
+  try {
+    return relationName(text);
+  } catch (err) {
+    if (err instanceof TxnAbort) throw new OrdoError(err.code, err.message);
+    throw err;
+  }
+}
+
 /** The one-argument functions, on an already evaluated argument. */
 function call1(fn: FunctionName, a: Value): Value {
   if (a === null) return null;
@@ -530,6 +576,12 @@ function call1(fn: FunctionName, a: Value): Value {
       throw fnMismatch(fn, a);
     case 'toText':
       return toText(a);
+    case 'relname':
+      if (typeof a === 'string') return relationName(a);
+      throw fnMismatch(fn, a);
+    case 'txnOf':
+      if (typeof a === 'string') return a.split('.', 1)[0] ?? a;
+      throw fnMismatch(fn, a);
     default:
       throw new TxnAbort(SqlState.internalError, `function ${fn} called with one argument`);
   }

@@ -15,7 +15,7 @@ export type {
 export { BinaryOps, UnaryOps, Functions, ProgramLimits } from './program.js';
 export { validateProgram, validateParams } from './validate.js';
 export { evaluateKeySets } from './keys.js';
-export { executeProgram, compareValues, toText, formatFloat } from './evaluate.js';
+export { executeProgram, compareValues, toText, formatFloat, relationNameOf } from './evaluate.js';
 export type {
   DeclaredKeys,
   DeclaredKeySets,

@@ -19,10 +19,15 @@ export type BinaryOp = (typeof BinaryOps)[number];
 export const UnaryOps = ['not', 'neg', 'isnull'] as const;
 export type UnaryOp = (typeof UnaryOps)[number];
 
-/** Deterministic built-in functions. `now` is the batch timestamp, never the wall clock. */
+/**
+ * Deterministic built-in functions. `now` is the batch timestamp, never the wall clock. `relname`
+ * reads a relation name as PostgreSQL's regclass input does (`s`, `"S"`, `public.s`: unquoted parts
+ * fold ASCII letters to lower case), for nextval('s'); `txnOf` is the transaction part of a
+ * hidden-row-id parameter (the text before its first '.'), for currval. Both added in log schema v7.
+ */
 export const Functions = [
   'coalesce', 'abs', 'now', 'lower', 'upper', 'length', 'greatest', 'least',
-  'toInt', 'toFloat', 'toText',
+  'toInt', 'toFloat', 'toText', 'relname', 'txnOf',
 ] as const;
 export type FunctionName = (typeof Functions)[number];
 

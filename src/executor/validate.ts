@@ -22,6 +22,8 @@ const Arity: Readonly<Record<FunctionName, readonly [number, number]>> = {
   toInt: [1, 1],
   toFloat: [1, 1],
   toText: [1, 1],
+  relname: [1, 1],
+  txnOf: [1, 1],
 };
 
 /** The fields each node kind has, besides `k`. Extra fields are rejected: they are typos or a newer format. */

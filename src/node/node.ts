@@ -26,6 +26,7 @@ import {
   EMPTY_CATALOG,
   type Catalog,
   type ControlEntry,
+  type DdlControlEntry,
   type LogEntry,
   type LogSink,
   type Sequencer,
@@ -484,7 +485,7 @@ export class OrdoNode {
    * Appends a DDL control entry; resolves with its applied outcome (an aborted outcome such as 42P07
    * is a result, not a rejection), like `submit`.
    */
-  submitDdl(control: Extract<ControlEntry, { kind: 'createTable' | 'dropTable' | 'addPrimaryKey' }>): Promise<TxnResult> {
+  submitDdl(control: DdlControlEntry): Promise<TxnResult> {
     // A default the log codec cannot decode would fail the log append, and with it the sequencer.
     if (control.kind === 'createTable') {
       for (const col of control.table.columns) {

@@ -1,6 +1,6 @@
 // The sequencer's public surface.
 
-export { TxnKind, ColumnTypes, CatalogLayout, EMPTY_CATALOG, EntryRejectedError } from './types.js';
+export { TxnKind, ColumnTypes, CatalogLayout, EMPTY_CATALOG, EntryRejectedError, IdentityKinds, SequenceRow } from './types.js';
 export type {
   Batch,
   ControlEntry,
@@ -14,6 +14,11 @@ export type {
   TableDef,
   CatalogTable,
   Catalog,
+  CatalogSequence,
+  SequenceDef,
+  AlterTable,
+  DdlControlEntry,
+  IdentityKind,
 } from './types.js';
 export {
   LogCorruptionError,

@@ -30,7 +30,7 @@ import type { BinaryOp, Expr, FunctionName, KeyExpr, KeySetExpr, Program, RangeE
 import { decodeTuple, encodeTuple } from '../partitions/index.js';
 import type { Value } from '../partitions/index.js';
 import { OrdoError, SqlState, crc32, errorMessage, repoRoot } from '../util/index.js';
-import { ColumnTypes, EntryRejectedError } from './types.js';
+import { ColumnTypes, EntryRejectedError, IdentityKinds } from './types.js';
 import type {
   Batch,
   CheckConstraint,
@@ -38,8 +38,10 @@ import type {
   ColumnDefault,
   ColumnType,
   ControlEntry,
+  IdentityKind,
   LogEntry,
   LogEntryBody,
+  SequenceDef,
   TableDef,
   TxnKind,
   TxnRequest,
@@ -390,25 +392,100 @@ function controlToAvro(c: ControlEntry): Readonly<Record<string, unknown>> {
           sql: c.sql,
           name: c.table.name,
           ifNotExists: c.ifNotExists,
-          columns: c.table.columns.map((col) => ({
-            name: col.name,
-            type: col.type,
-            length: col.length === null ? null : { int: col.length },
-            scale: col.scale === null ? null : { int: col.scale },
-            notNull: col.notNull,
-            defaultValue: col.default?.kind === 'value' ? { bytes: Buffer.from(col.default.tupleHex, 'hex') } : null,
-            defaultNow: col.default?.kind === 'now',
-          })),
-          primaryKey: c.table.primaryKey,
-          uniques: c.table.uniques ?? [],
-          checks: c.table.checks ?? [],
+          ...tableToAvro(c.table),
+          sequences: (c.sequences ?? []).map(sequenceToAvro),
         },
       };
     case 'dropTable':
       return { [`${NS}DropTable`]: { txnId: c.txnId, user: c.user, sql: c.sql, names: c.names, ifExists: c.ifExists } };
     case 'addPrimaryKey':
       return { [`${NS}AddPrimaryKey`]: { txnId: c.txnId, user: c.user, sql: c.sql, table: c.table, columns: c.columns } };
+    case 'createSequence':
+      return { [`${NS}CreateSequence`]: { txnId: c.txnId, user: c.user, sql: c.sql, sequence: sequenceToAvro(c.sequence), ifNotExists: c.ifNotExists } };
+    case 'dropSequence':
+      return { [`${NS}DropSequence`]: { txnId: c.txnId, user: c.user, sql: c.sql, names: c.names, ifExists: c.ifExists } };
+    case 'alterTable':
+      return {
+        [`${NS}AlterTable`]: {
+          txnId: c.txnId,
+          user: c.user,
+          sql: c.sql,
+          table: c.table,
+          tableId: c.tableId,
+          alteredAt: c.alteredAt === null ? null : { long: c.alteredAt },
+          result: { name: c.result.name, ...tableToAvro(c.result) },
+          sources: c.sources.map((x) => (x === null ? null : { int: x })),
+          createSequences: c.createSequences.map(sequenceToAvro),
+          dropSequences: c.dropSequences,
+          failingCheck: c.failingCheck === null ? null : { string: c.failingCheck },
+        },
+      };
   }
+}
+
+/** The fields CreateTable and AlterTable's TableDef share. */
+function tableToAvro(t: TableDef): { columns: AvroColumnDef[]; primaryKey: readonly number[]; uniques: readonly UniqueConstraint[]; checks: readonly CheckConstraint[] } {
+  return {
+    columns: t.columns.map((col) => ({
+      name: col.name,
+      type: col.type,
+      length: col.length === null ? null : { int: col.length },
+      scale: col.scale === null ? null : { int: col.scale },
+      notNull: col.notNull,
+      defaultValue: col.default?.kind === 'value' ? { bytes: Buffer.from(col.default.tupleHex, 'hex') } : null,
+      defaultNow: col.default?.kind === 'now',
+      defaultSequence: col.default?.kind === 'nextval' ? { string: col.default.sequence } : null,
+      ownsSequence: col.default?.kind === 'nextval' && col.default.owned,
+      identity: col.identity === undefined ? null : { [`${NS}IdentityKind`]: col.identity },
+    })),
+    primaryKey: t.primaryKey,
+    uniques: t.uniques ?? [],
+    checks: t.checks ?? [],
+  };
+}
+
+interface AvroSequenceDef {
+  readonly name: string;
+  readonly start: string;
+  readonly increment: string;
+  readonly min: string;
+  readonly max: string;
+  readonly cycle: boolean;
+}
+
+function sequenceToAvro(q: SequenceDef): AvroSequenceDef {
+  return { name: q.name, start: String(q.start), increment: String(q.increment), min: String(q.min), max: String(q.max), cycle: q.cycle };
+}
+
+const INT8_TEXT = /^-?[0-9]{1,19}$/;
+
+function sequenceFromAvro(a: AvroSequenceDef): SequenceDef {
+  const int8 = (text: string, what: string): bigint => {
+    const v = INT8_TEXT.test(text) ? BigInt(text) : null;
+    if (v === null || v < -(2n ** 63n) || v >= 2n ** 63n) throw new PayloadError(`sequence ${a.name}: ${what} ${text} is not an int8`);
+    return v;
+  };
+  const q: SequenceDef = { name: a.name, start: int8(a.start, 'start'), increment: int8(a.increment, 'increment'), min: int8(a.min, 'min'), max: int8(a.max, 'max'), cycle: a.cycle };
+  if (q.increment === 0n || q.min > q.max || q.start < q.min || q.start > q.max) throw new PayloadError(`sequence ${a.name} has inconsistent options`);
+  return q;
+}
+
+interface AvroTableFields {
+  readonly columns: readonly AvroColumnDef[];
+  readonly primaryKey: readonly number[];
+  readonly uniques: readonly UniqueConstraint[];
+  readonly checks: readonly CheckConstraint[];
+}
+
+function tableFromAvro(name: string, s: AvroTableFields): TableDef {
+  return {
+    name,
+    columns: s.columns.map(columnFromAvro),
+    primaryKey: [...s.primaryKey],
+    // Absent rather than empty, as in tables created before v6.
+    ...(s.uniques.length === 0 ? {} : { uniques: s.uniques.map((u) => uniqueFromAvro(u, s.columns.length)) }),
+    ...(s.checks.length === 0 ? {} : { checks: s.checks.map((c) => ({ name: c.name, sql: c.sql })) }),
+  };
 }
 
 interface AvroColumnDef {
@@ -419,7 +496,13 @@ interface AvroColumnDef {
   readonly notNull: boolean;
   readonly defaultValue: { readonly bytes: Buffer } | null;
   readonly defaultNow: boolean;
+  /** v7; resolution fills the defaults (null, false, null) in older records. */
+  readonly defaultSequence: { readonly string: string } | null;
+  readonly ownsSequence: boolean;
+  readonly identity: Readonly<Record<string, string>> | null;
 }
+
+const identityKindSet: ReadonlySet<string> = new Set(IdentityKinds);
 
 const columnTypeSet: ReadonlySet<string> = new Set(ColumnTypes);
 
@@ -431,6 +514,13 @@ function columnFromAvro(c: AvroColumnDef): ColumnDef {
     valueOf(c.defaultValue.bytes); // a payload problem now rather than a bad default later
     dflt = { kind: 'value', tupleHex: c.defaultValue.bytes.toString('hex') };
   } else if (c.defaultNow) dflt = { kind: 'now' };
+  if (c.defaultSequence !== null) {
+    if (dflt !== null) throw new PayloadError(`column ${c.name} has two defaults`);
+    dflt = { kind: 'nextval', sequence: c.defaultSequence.string, owned: c.ownsSequence };
+  } else if (c.ownsSequence) throw new PayloadError(`column ${c.name} owns a sequence but has no nextval default`);
+  const identity = c.identity === null ? undefined : branch(c.identity)[1];
+  if (identity !== undefined && (typeof identity !== 'string' || !identityKindSet.has(identity))) throw new PayloadError(`column ${c.name}: unknown identity kind`);
+  if (identity !== undefined && dflt?.kind !== 'nextval') throw new PayloadError(`identity column ${c.name} has no sequence`);
   return {
     name: c.name,
     type: c.type as ColumnType,
@@ -438,6 +528,7 @@ function columnFromAvro(c: AvroColumnDef): ColumnDef {
     scale: c.scale === null ? null : c.scale.int,
     notNull: c.notNull,
     default: dflt,
+    ...(identity === undefined ? {} : { identity: identity as IdentityKind }),
   };
 }
 
@@ -622,16 +713,51 @@ function controlFromAvro(u: Readonly<Record<string, unknown>>): ControlEntry {
         primaryKey: readonly number[];
         uniques: readonly UniqueConstraint[];
         checks: readonly CheckConstraint[];
+        sequences: readonly AvroSequenceDef[];
       };
-      const table: TableDef = {
-        name: s.name,
-        columns: s.columns.map(columnFromAvro),
-        primaryKey: [...s.primaryKey],
-        // Absent rather than empty, as in tables created before v6.
-        ...(s.uniques.length === 0 ? {} : { uniques: s.uniques.map((u) => uniqueFromAvro(u, s.columns.length)) }),
-        ...(s.checks.length === 0 ? {} : { checks: s.checks.map((c) => ({ name: c.name, sql: c.sql })) }),
+      const table = tableFromAvro(s.name, s);
+      const base = { kind: 'createTable', txnId: s.txnId, user: s.user, sql: s.sql, ifNotExists: s.ifNotExists, table } as const;
+      // Absent rather than empty, as in entries written before v7.
+      return s.sequences.length === 0 ? base : { ...base, sequences: s.sequences.map(sequenceFromAvro) };
+    }
+    case 'CreateSequence': {
+      const s = v as { txnId: string; user: string; sql: string; sequence: AvroSequenceDef; ifNotExists: boolean };
+      return { kind: 'createSequence', txnId: s.txnId, user: s.user, sql: s.sql, sequence: sequenceFromAvro(s.sequence), ifNotExists: s.ifNotExists };
+    }
+    case 'DropSequence': {
+      const s = v as { txnId: string; user: string; sql: string; names: readonly string[]; ifExists: boolean };
+      return { kind: 'dropSequence', txnId: s.txnId, user: s.user, sql: s.sql, names: [...s.names], ifExists: s.ifExists };
+    }
+    case 'AlterTable': {
+      const s = v as {
+        txnId: string;
+        user: string;
+        sql: string;
+        table: string;
+        tableId: number;
+        alteredAt: { long: number } | null;
+        result: AvroTableFields & { name: string };
+        sources: readonly ({ int: number } | null)[];
+        createSequences: readonly AvroSequenceDef[];
+        dropSequences: readonly string[];
+        failingCheck: { string: string } | null;
       };
-      return { kind: 'createTable', txnId: s.txnId, user: s.user, sql: s.sql, ifNotExists: s.ifNotExists, table };
+      const result = tableFromAvro(s.result.name, s.result);
+      if (s.sources.length !== result.columns.length) throw new PayloadError(`ALTER TABLE ${s.table}: ${s.sources.length} column sources for ${result.columns.length} columns`);
+      return {
+        kind: 'alterTable',
+        txnId: s.txnId,
+        user: s.user,
+        sql: s.sql,
+        table: s.table,
+        tableId: s.tableId,
+        alteredAt: s.alteredAt === null ? null : s.alteredAt.long,
+        result,
+        sources: s.sources.map((x) => (x === null ? null : x.int)),
+        createSequences: s.createSequences.map(sequenceFromAvro),
+        dropSequences: [...s.dropSequences],
+        failingCheck: s.failingCheck === null ? null : s.failingCheck.string,
+      };
     }
     case 'DropTable': {
       const s = v as { txnId: string; user: string; sql: string; names: readonly string[]; ifExists: boolean };

@@ -15,9 +15,9 @@
 // of using the old (hidden row id) key layout.
 
 import nodeSqlParser from 'node-sql-parser/build/postgresql.js';
-import type { Expr, KeyExpr, Program, RangeExpr, Stmt, BinaryOp } from '../executor/index.js';
-import { CatalogLayout, EMPTY_CATALOG, type Catalog, type CatalogTable, type ColumnDef, type ColumnType, type TableDef } from '../sequencer/index.js';
-import type { CheckConstraint, UniqueConstraint } from '../sequencer/types.js';
+import { evaluateKeySets, executeProgram, relationNameOf, type Expr, type KeyExpr, type Program, type RangeExpr, type Stmt, type BinaryOp } from '../executor/index.js';
+import { CatalogLayout, EMPTY_CATALOG, SequenceRow, type Catalog, type CatalogTable, type ColumnDef, type ColumnType, type TableDef } from '../sequencer/index.js';
+import type { AlterTable, CheckConstraint, IdentityKind, SequenceDef, UniqueConstraint } from '../sequencer/types.js';
 import { decodeTuple, encodeTuple, type Value } from '../partitions/index.js';
 import { OrdoError, SqlState } from '../util/index.js';
 import { utilityTokens, type LiftedLiteral } from './normalize.js';
@@ -137,9 +137,18 @@ export interface ProgramPlan {
 
 export type Plan =
   | ProgramPlan
-  | { readonly kind: 'createTable'; readonly table: TableDef; readonly ifNotExists: boolean }
+  | DdlPlan;
+
+/** A statement that is not a program: a DDL control entry to submit, or a utility answered by the gateway. */
+export type DdlPlan =
+  | { readonly kind: 'createTable'; readonly table: TableDef; readonly ifNotExists: boolean; readonly sequences: readonly SequenceDef[] }
   | { readonly kind: 'dropTable'; readonly names: readonly string[]; readonly ifExists: boolean }
-  | { readonly kind: 'addPrimaryKey'; readonly table: string; readonly columns: readonly string[] };
+  | { readonly kind: 'addPrimaryKey'; readonly table: string; readonly columns: readonly string[] }
+  | { readonly kind: 'createSequence'; readonly sequence: SequenceDef; readonly ifNotExists: boolean }
+  | { readonly kind: 'dropSequence'; readonly names: readonly string[]; readonly ifExists: boolean }
+  | { readonly kind: 'alterTable'; readonly alter: AlterTable }
+  /** Nothing to change (CREATE SCHEMA IF NOT EXISTS public, ALTER TABLE IF EXISTS of a missing table): answered with `tag`. */
+  | { readonly kind: 'utility'; readonly tag: string };
 
 // ---------------------------------------------------------------------------------------------
 // Typed expressions
@@ -205,6 +214,23 @@ class Compiler {
 
   fresh(prefix: string): string {
     return `${prefix}${this.varCounter++}`;
+  }
+
+  /**
+   * Where nextval/currval/setval put the statements they need before the expression that uses their
+   * value; null where the statement compiler has no place for them (the functions are refused there).
+   */
+  sink: Stmt[] | null = null;
+  /** Sequence state rows the program reads, and of those the ones it writes (declared points). */
+  readonly sequenceReads: KeyExpr[] = [];
+  readonly sequenceWrites: KeyExpr[] = [];
+  /** The program reads the transaction-id parameter (param -1 until patched) for currval (ADR 0008). */
+  usesTxnId = false;
+
+  /** The sink for a sequence function, or 0A000 where there is none. */
+  sequenceSink(fn: string): Stmt[] {
+    if (this.sink === null) throw unsupported(`${fn}() in this position (use it in INSERT … VALUES, a column default, or SELECT without FROM)`);
+    return this.sink;
   }
 
   table(name: string): CatalogTable {
@@ -410,6 +436,10 @@ class Compiler {
         if (a === undefined || args.length !== 1) throw unsupported('NOT with several arguments');
         return this.notExpr(a);
       }
+      case 'nextval':
+      case 'currval':
+      case 'setval':
+        return this.sequenceCall(name, args);
       case 'coalesce':
       case 'greatest':
       case 'least': {
@@ -443,6 +473,53 @@ class Compiler {
       default:
         throw new OrdoError(SqlStateX.undefinedFunction, `function ${name}(${args.map((a) => typeSqlName(a.t)).join(', ')}) does not exist`);
     }
+  }
+
+  /** nextval('s'), currval('s'), setval('s', n [, is_called]): the sequence is named at run time (ADR 0008). */
+  private sequenceCall(fn: 'nextval' | 'currval' | 'setval', args: readonly TE[]): TE {
+    const sink = this.sequenceSink(fn);
+    const [nameArg, value, called] = args;
+    const arity = fn === 'setval' ? args.length >= 2 && args.length <= 3 : args.length === 1;
+    if (nameArg === undefined || !arity) {
+      throw new OrdoError(SqlStateX.undefinedFunction, `function ${fn}(${args.map((a) => typeSqlName(a.t)).join(', ')}) does not exist`);
+    }
+    const name = call('relname', this.convertText(nameArg, fn).e);
+    const into = this.fresh('q');
+    if (fn === 'nextval') {
+      sink.push(...nextvalStmts(this, name, into));
+      return { e: { k: 'var', name: into }, t: T.int8, slot: null, constant: false };
+    }
+    const key = sequenceKey(name);
+    const row = this.fresh('sq');
+    const col = (i: number): Expr => ({ k: 'col', row, i });
+    this.sequenceReads.push(key);
+    sink.push({ k: 'get', into: row, key }, sequenceMissing(row, name));
+    this.usesTxnId = true;
+    const txn = call('txnOf', TXN_PARAM);
+    if (fn === 'currval') {
+      const notMine = distinct(call('txnOf', col(SequenceRow.lastTxn)), txn);
+      const message = bin('||', bin('||', lit('currval of sequence "'), name), lit('" is not yet defined in this transaction'));
+      sink.push({ k: 'if', cond: notMine, then: [{ k: 'abort', code: '55000', message }], else: [] }, { k: 'let', name: into, e: col(SequenceRow.lastValue) });
+      return { e: { k: 'var', name: into }, t: T.int8, slot: null, constant: false };
+    }
+    const v = this.convert(this.settle(value as TE, T.int8, false), T.int8, 'setval');
+    const isCalled = called === undefined ? lit(true) : this.coerceBool(called, 'setval').e;
+    this.sequenceWrites.push(key);
+    const out = (x: Expr): Expr => bin('or', bin('<', x, col(SequenceRow.min)), bin('>', x, col(SequenceRow.max)));
+    const bounds = bin('||', bin('||', lit('setval: value '), call('toText', { k: 'var', name: into })), bin('||', bin('||', lit(' is out of bounds for sequence "'), name), bin('||', bin('||', lit('" ('), call('toText', col(SequenceRow.min))), bin('||', bin('||', lit('..'), call('toText', col(SequenceRow.max))), lit(')')))));
+    const calledVar = this.fresh('qc');
+    const lastTxn = this.fresh('qt');
+    // Like PostgreSQL, setval(…, true) defines currval and setval(…, false) does not.
+    sink.push(
+      { k: 'let', name: into, e: v.e },
+      { k: 'let', name: calledVar, e: call('coalesce', isCalled, lit(false)) },
+      abortIf(isNull({ k: 'var', name: into }), SqlState.notNullViolation, 'setval: the value must not be NULL'),
+      { k: 'if', cond: out({ k: 'var', name: into }), then: [{ k: 'abort', code: SqlState.numericValueOutOfRange, message: bounds }], else: [] },
+      { k: 'let', name: lastTxn, e: lit(null) },
+      { k: 'if', cond: { k: 'var', name: calledVar }, then: [{ k: 'let', name: lastTxn, e: txn }], else: [] },
+      { k: 'put', key, row: sequenceRowWith(row, { k: 'var', name: into }, { k: 'var', name: calledVar }, { k: 'var', name: lastTxn }) },
+    );
+    return { e: { k: 'var', name: into }, t: T.int8, slot: null, constant: false };
   }
 
   private one(args: readonly TE[], name: string): TE {
@@ -788,6 +865,67 @@ function distinct(a: Expr, b: Expr): Expr {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Sequences: a state row per sequence, read and written by the transactions that use it (ADR 0008)
+
+/** The transaction-id parameter, patched to its real index once the parameter count is known. */
+const TXN_PARAM: Expr = { k: 'param', i: -1 };
+
+function sequenceKey(name: Expr): KeyExpr {
+  return { table: CatalogLayout.guardTableId, index: CatalogLayout.sequenceIndexId, parts: [name] };
+}
+
+/** 42P01 when the sequence's state row is absent (never created, or dropped). */
+function sequenceMissing(row: string, name: Expr): Stmt {
+  const message = bin('||', bin('||', lit('relation "'), name), lit('" does not exist'));
+  return { k: 'if', cond: not({ k: 'found', row }), then: [{ k: 'abort', code: SqlStateX.undefinedTable, message }], else: [] };
+}
+
+/** A sequence's state row with a new last value, is_called and last transaction; its options kept. */
+function sequenceRowWith(row: string, last: Expr, called: Expr, lastTxn: Expr): Expr[] {
+  const col = (i: number): Expr => ({ k: 'col', row, i });
+  return [last, called, col(SequenceRow.increment), col(SequenceRow.min), col(SequenceRow.max), col(SequenceRow.cycle), lastTxn];
+}
+
+/**
+ * nextval: binds `into` to the sequence's next value and writes its state row, at the transaction's
+ * log position. Past its bounds it cycles or fails with 2200H, as PostgreSQL does; the bound tests
+ * are written so that they cannot overflow int8.
+ */
+function nextvalStmts(c: Compiler, name: Expr, into: string): Stmt[] {
+  const key = sequenceKey(name);
+  c.sequenceReads.push(key);
+  c.sequenceWrites.push(key);
+  c.usesTxnId = true;
+  const row = c.fresh('sq');
+  const col = (i: number): Expr => ({ k: 'col', row, i });
+  const [last, inc, min, max] = [col(SequenceRow.lastValue), col(SequenceRow.increment), col(SequenceRow.min), col(SequenceRow.max)];
+  const v = (e: Expr): Stmt => ({ k: 'let', name: into, e });
+  const reached = (which: 'maximum' | 'minimum', bound: Expr): Expr =>
+    bin('||', bin('||', lit(`nextval: reached ${which} value of sequence "`), name), bin('||', bin('||', lit('" ('), call('toText', bound)), lit(')')));
+  const wrap = (which: 'maximum' | 'minimum', to: Expr, bound: Expr): Stmt => ({
+    k: 'if',
+    cond: col(SequenceRow.cycle),
+    then: [v(to)],
+    else: [{ k: 'abort', code: '2200H', message: reached(which, bound) }],
+  });
+  const up = bin('>', inc, lit(0n));
+  const overMax = bin('and', up, bin('>', last, bin('-', max, inc)));
+  const underMin = bin('and', not(up), bin('<', last, bin('-', min, inc)));
+  return [
+    { k: 'get', into: row, key },
+    sequenceMissing(row, name),
+    v(last),
+    {
+      k: 'if',
+      cond: col(SequenceRow.isCalled),
+      then: [{ k: 'if', cond: overMax, then: [wrap('maximum', min, max)], else: [{ k: 'if', cond: underMin, then: [wrap('minimum', max, min)], else: [v(bin('+', last, inc))] }] }],
+      else: [],
+    },
+    { k: 'put', key, row: sequenceRowWith(row, { k: 'var', name: into }, lit(true), call('txnOf', TXN_PARAM)) },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
 // Constraints: checked, and unique indexes kept, by the program that writes the row (ADR 0003)
 
 /** One way a new row can be refused: the condition that detects it and the error it raises. */
@@ -931,24 +1069,27 @@ export interface CompileInput {
    * a LIMIT written after OFFSET.
    */
   readonly text: string;
+  /** GENERATED … AS IDENTITY clauses the engine cut out of a CREATE or ALTER TABLE text (cutIdentities). */
+  readonly identities?: ReadonlyMap<string, IdentitySpec>;
 }
 
 export function compileStatement(input: CompileInput): Plan {
   const { ast } = input;
   switch (ast.type) {
     case 'create':
-      return compileCreate(ast, input.text);
+      return compileCreate(ast, input.text, input.catalog, input.identities ?? new Map());
     case 'drop':
       return compileDrop(ast);
     case 'alter':
-      // ADD PRIMARY KEY re-keys a table's rows: its own control entry, checked and applied by the scheduler.
-      return compileAlter(ast);
+      // ALTER TABLE is resolved here against the catalog and applied by the scheduler (ADR 0008).
+      return compileAlter(ast, input.catalog, input.identities ?? new Map());
     default:
       break;
   }
   const c = new Compiler(input.catalog, input.literals, input.declaredOids);
   // node-sql-parser reads `OFFSET n LIMIT m` as `OFFSET n` and drops the LIMIT.
   if (utilityTokens(input.text).some((tok) => tok.kind === 'word' && tok.text.toLowerCase() === 'limit')) c.saysLimit = true;
+  if (ast.type === 'select' && callsSequenceFunction(input.text)) return sequenceSelect(c, ast);
   let plan: Omit<ProgramPlan, 'params'>;
   switch (ast.type) {
     case 'select':
@@ -967,7 +1108,59 @@ export function compileStatement(input: CompileInput): Plan {
       throw unsupported(`statement ${String(ast.type).toUpperCase()}`);
   }
   c.finish();
-  return { ...plan, params: c.params };
+  return withSequences(c, { ...plan, params: c.params });
+}
+
+const SEQUENCE_FUNCTIONS: ReadonlySet<string> = new Set(['nextval', 'currval', 'setval']);
+
+function callsSequenceFunction(text: string): boolean {
+  const toks = utilityTokens(text);
+  return toks.some((tok, i) => tok.kind === 'word' && SEQUENCE_FUNCTIONS.has(tok.text.toLowerCase()) && toks[i + 1]?.text === '(');
+}
+
+/**
+ * `SELECT nextval('s')`, currval, setval: a SELECT without FROM whose select list runs the sequence
+ * statements first. With FROM the functions would run once per row inside a scan: not supported.
+ */
+function sequenceSelect(c: Compiler, ast: Node): ProgramPlan {
+  if (list(ast.from).length > 0 || isNode(ast.where)) throw unsupported('nextval/currval/setval in a SELECT with FROM or WHERE');
+  const sink: Stmt[] = [];
+  c.sink = sink;
+  const plan = compileSelect(c, ast);
+  c.sink = null;
+  c.finish();
+  return withSequences(c, { ...plan, program: { ...plan.program, body: [...sink, ...plan.program.body] }, params: c.params });
+}
+
+/**
+ * A plan that calls nextval/currval/setval: declares the sequences' state rows (read, and written by
+ * nextval/setval), takes the transaction-id parameter currval compares with, and is no longer
+ * read-only when it writes a sequence. OLLP predictions are dropped: their programs are rebuilt from
+ * pieces that do not carry the sequence statements, so the coarse program runs.
+ */
+function withSequences(c: Compiler, plan: ProgramPlan): ProgramPlan {
+  if (!c.usesTxnId && c.sequenceReads.length === 0) return plan;
+  const unique = (keys: readonly KeyExpr[]): KeyExpr[] => {
+    const seen = new Set<string>();
+    return keys.filter((k) => {
+      const sig = JSON.stringify(k, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
+      if (seen.has(sig)) return false;
+      seen.add(sig);
+      return true;
+    });
+  };
+  const p = plan.program;
+  const program = patchTxnIdParam(
+    {
+      reads: { points: [...p.reads.points, ...unique(c.sequenceReads)], ranges: p.reads.ranges },
+      writes: { points: [...p.writes.points, ...unique(c.sequenceWrites)], ranges: p.writes.ranges },
+      body: p.body,
+    },
+    plan.params.length,
+  );
+  const { ollp: _ollp, ...rest } = plan;
+  void _ollp;
+  return { ...rest, program, readOnly: plan.readOnly && c.sequenceWrites.length === 0, needsTxnId: true };
 }
 
 function tableOf(c: Compiler, from: unknown, what: string): { table: CatalogTable; names: string[] } {
@@ -1434,14 +1627,23 @@ function returning(c: Compiler, ast: Node, table: CatalogTable, scope: Scope): {
   return { exprs, columns };
 }
 
-function defaultExpr(c: ColumnDef): Expr {
+/** A column's default; a nextval default puts its statements into `sink` (run before the value is used). */
+function defaultExpr(compiler: Compiler, c: ColumnDef, sink: Stmt[]): Expr {
   if (c.default === null) return lit(null);
-  if (c.default.kind === 'now') {
-    if (c.type === 'date') return bin('/', call('now'), lit(86_400_000n));
-    return bin('*', call('now'), lit(1000n));
+  switch (c.default.kind) {
+    case 'now':
+      if (c.type === 'date') return bin('/', call('now'), lit(86_400_000n));
+      return bin('*', call('now'), lit(1000n));
+    case 'nextval': {
+      const into = compiler.fresh('q');
+      sink.push(...nextvalStmts(compiler, lit(c.default.sequence), into));
+      return { k: 'var', name: into };
+    }
+    default: {
+      const [v] = decodeDefault(c.default.tupleHex);
+      return lit(v ?? null);
+    }
   }
-  const [v] = decodeDefault(c.default.tupleHex);
-  return lit(v ?? null);
 }
 
 function decodeDefault(hex: string): Value[] {
@@ -1449,7 +1651,9 @@ function decodeDefault(hex: string): Value[] {
 }
 
 function isDefaultKeyword(n: unknown): boolean {
-  return isNode(n) && n.type === 'column_ref' && (n.table === null || n.table === undefined) && isNode(n.column) && identName(n.column) === 'DEFAULT';
+  // The normalizer lower-cases the keyword; a quoted "default" is a column name.
+  const quoted = isNode(n) && isNode(n.column) && isNode(n.column.expr) && n.column.expr.type === 'double_quote_string';
+  return isNode(n) && n.type === 'column_ref' && (n.table === null || n.table === undefined) && isNode(n.column) && !quoted && identName(n.column).toUpperCase() === 'DEFAULT';
 }
 
 /**
@@ -1683,6 +1887,8 @@ class InsertCompiler {
  */
 function rewriteRow(c: Compiler, table: CatalogTable, scope: Scope, set: readonly unknown[], row: string, key: KeyExpr, marked: boolean): { stmts: Stmt[]; values: Expr[]; touched: UniqueConstraint[] } {
   const assigned = new Map<number, Expr>();
+  // SET col = DEFAULT of a nextval default: the sequence's statements run before the new row is built.
+  const pre: Stmt[] = [];
   for (const s of set) {
     const item = node(s, 'SET item');
     const name = identName(item.column);
@@ -1690,11 +1896,13 @@ function rewriteRow(c: Compiler, table: CatalogTable, scope: Scope, set: readonl
     const col = table.columns[i];
     if (col === undefined) throw new OrdoError(SqlState.undefinedColumn, `column "${name}" of relation "${table.name}" does not exist`);
     if (assigned.has(i)) throw new OrdoError(SqlStateX.duplicateColumn, `multiple assignments to same column "${name}"`);
+    const toDefault = isDefaultKeyword(item.value);
+    if (col.identity === 'always' && !toDefault) throw new OrdoError('428C9', `column "${name}" can only be updated to DEFAULT`);
     if (table.primaryKey.includes(i)) throw unsupported('UPDATE of a primary key column');
-    const e = isDefaultKeyword(item.value) ? { e: defaultExpr(col) } : c.convert(c.expr(item.value, scope), columnSqlType(col), `column "${name}"`);
+    const e = toDefault ? { e: defaultExpr(c, col, pre) } : c.convert(c.expr(item.value, scope), columnSqlType(col), `column "${name}"`);
     assigned.set(i, e.e);
   }
-  const stmts: Stmt[] = [];
+  const stmts: Stmt[] = [...pre];
   // The new row: assigned columns through a variable (every SET expression sees the old row, and the
   // checks test the new value once); unchanged columns straight from the old row, which keeps the
   // logged program short.
@@ -1751,6 +1959,8 @@ function compileInsert(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
   // The engine parses ON CONFLICT itself (into onConflict); a clause the parser kept is one it did not see.
   if (isNode(ast.conflict)) throw unsupported('this ON CONFLICT clause');
   const ins = new InsertCompiler(c, ast, table, resolveConflict(table, isNode(ast.onConflict) ? (ast.onConflict as unknown as OnConflict) : null));
+  // OVERRIDING SYSTEM VALUE, cut out of the text by the engine (node-sql-parser does not read it).
+  const overriding = ast.overridingSystemValue === true;
   const hidden = table.primaryKey.length === 0;
   const txnIdParam: Expr = { k: 'param', i: -1 }; // patched below, once the parameter count is known
   const source = node(ast.values, 'INSERT source');
@@ -1766,12 +1976,16 @@ function compileInsert(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
       if (exprs.length !== firstRow.length) throw new OrdoError(SqlStateX.syntaxError, 'VALUES lists must all be the same length');
       checkArity(exprs.length, targets.length);
       const lets: Stmt[] = [];
+      // nextval() in a value, and nextval defaults, run in column order before the row is stored.
+      c.sink = lets;
       const computed = table.columns.map((col, i): Expr => {
         const at = targets.indexOf(i);
         const src = at >= 0 ? exprs[at] : undefined;
-        if (src === undefined || isDefaultKeyword(src)) return defaultExpr(col);
+        if (src === undefined || isDefaultKeyword(src)) return defaultExpr(c, col, lets);
+        if (col.identity === 'always' && !overriding) throw identityAlways(col);
         return c.convert(c.expr(src, NO_TABLE), columnSqlType(col), `column "${col.name}"`).e;
       });
+      c.sink = null;
       const values = computed.map((e) => bindValue(c, e, lets));
       const hiddenId = [txnIdParam, lit(BigInt(rowNo))];
       const key = ins.declare({ table: table.id, index: 0, parts: hidden ? hiddenId : table.primaryKey.map((i) => values[i] as Expr) }, hidden ? hiddenId : table.primaryKey.map((i) => computed[i] as Expr));
@@ -1795,7 +2009,12 @@ function compileInsert(c: Compiler, ast: Node): Omit<ProgramPlan, 'params'> {
     },
     c.params.length,
   );
-  return { kind: 'program', command: 'INSERT', program, readOnly: false, needsTxnId: hidden, columns: ins.columns, post: null };
+  return { kind: 'program', command: 'INSERT', program, readOnly: false, needsTxnId: hidden || c.usesTxnId, columns: ins.columns, post: null };
+}
+
+/** 428C9: an explicit value for a GENERATED ALWAYS AS IDENTITY column. */
+function identityAlways(col: ColumnDef): OrdoError {
+  return new OrdoError('428C9', `cannot insert a non-DEFAULT value into column "${col.name}"`);
 }
 
 /**
@@ -1823,12 +2042,14 @@ function insertSelect(c: Compiler, ins: InsertCompiler, sel: Node, columns: unkn
   }
   const targets = insertTargets(table, columns, projected.length);
   checkArity(projected.length, targets.length);
+  const always = targets.map((i) => table.columns[i] as ColumnDef).find((col) => col.identity === 'always');
+  if (always !== undefined && ins.ast.overridingSystemValue !== true) throw identityAlways(always);
   const { limit, offset } = limitOffset(c, sel);
   const lets: Stmt[] = [];
   const values = table.columns.map((col, i): Expr => {
     const at = targets.indexOf(i);
     const p = at >= 0 ? projected[at] : undefined;
-    const e = p === undefined ? defaultExpr(col) : c.convert(p, columnSqlType(col), `column "${col.name}"`).e;
+    const e = p === undefined ? defaultExpr(c, col, lets) : c.convert(p, columnSqlType(col), `column "${col.name}"`).e;
     return bindValue(c, e, lets);
   });
   const prelude: Stmt[] = [];
@@ -2184,13 +2405,19 @@ function constraintName(v: unknown): string | null {
   return typeof v === 'string' ? v : null;
 }
 
-function compileCreate(ast: Node, text: string): Plan {
+function compileCreate(ast: Node, text: string, catalog: Catalog, identities: ReadonlyMap<string, IdentitySpec>): Plan {
+  if (ast.keyword === 'database') throw databasesRefused('CREATE DATABASE');
+  if (ast.keyword === 'schema') return createSchema(ast);
   if (ast.keyword !== 'table') throw unsupported(`CREATE ${String(ast.keyword).toUpperCase()}`);
   if (ast.temporary !== null && ast.temporary !== undefined) throw unsupported('temporary tables');
   if (isNode(ast.query_expr) || isNode(ast.as)) throw unsupported('CREATE TABLE … AS');
   const t = node(list(ast.table)[0], 'table name');
+  checkSchema(t.db);
   const name = String(t.table);
   const columns: ColumnDef[] = [];
+  const sequences: SequenceDef[] = [];
+  const taken = relationNames(catalog);
+  taken.add(name);
   const pkNames: string[] = [];
   const clauses: ConstraintClause[] = [];
   for (const d of list(ast.create_definitions)) {
@@ -2198,11 +2425,11 @@ function compileCreate(ast: Node, text: string): Plan {
     if (def.resource === 'column') {
       const colName = identName(node(def.column, 'column').column);
       if (columns.some((c) => c.name === colName)) throw new OrdoError(SqlStateX.duplicateColumn, `column "${colName}" specified more than once`);
-      const type = columnTypeOf(node(def.definition, 'column type'));
       if (isNode(def.reference_definition)) throw unsupported('REFERENCES');
       if (def.auto_increment !== undefined && def.auto_increment !== null) throw unsupported('auto increment');
-      const col: ColumnDef = { name: colName, ...type, notNull: isNode(def.nullable) && def.nullable.type === 'not null', default: null };
-      columns.push({ ...col, default: isNode(def.default_val) ? columnDefault(col, def.default_val.value) : null });
+      const made = columnFromDefinition(name, colName, def, identities.get(colName), taken);
+      columns.push(made.def);
+      if (made.sequence !== null) sequences.push(made.sequence);
       const unique = def.unique !== undefined && def.unique !== null;
       const check = isNode(def.check) ? def.check : null;
       // The parser keeps one CONSTRAINT name per column, not which of its constraints it named.
@@ -2240,6 +2467,7 @@ function compileCreate(ast: Node, text: string): Plan {
   const finalColumns = columns.map((c, i) => (primaryKey.includes(i) ? { ...c, notNull: true } : c));
   const table: TableDef = { name, columns: finalColumns, primaryKey };
   const constraints = resolveConstraints(table, clauses, columnIndex);
+  if (identities.size > 0 && [...identities.keys()].some((n) => !columns.some((c) => c.name === n))) throw new OrdoError(SqlStateX.syntaxError, 'syntax error at or near "generated"');
   return {
     kind: 'createTable',
     table: {
@@ -2248,7 +2476,105 @@ function compileCreate(ast: Node, text: string): Plan {
       ...(constraints.checks.length === 0 ? {} : { checks: constraints.checks }),
     },
     ifNotExists: ast.if_not_exists !== null && ast.if_not_exists !== undefined,
+    sequences,
   };
+}
+
+/** Every relation name in the catalog (tables and sequences share PostgreSQL's namespace). */
+function relationNames(catalog: Catalog): Set<string> {
+  return new Set([...catalog.tables.map((t) => t.name), ...(catalog.sequences ?? []).map((q) => q.name)]);
+}
+
+/** `public.t` names the one schema there is (ADR 0008); any other schema does not exist. */
+function checkSchema(db: unknown): void {
+  if (db !== null && db !== undefined && db !== 'public') throw new OrdoError('3F000', `schema "${String(db)}" does not exist`);
+}
+
+function databasesRefused(what: string): OrdoError {
+  return new OrdoError(SqlState.featureNotSupported, `${what} is not supported: an OrdoDB cluster is one database (named by the connection's database parameter); use tables in the public schema`);
+}
+
+/** CREATE SCHEMA: the public schema exists; others are not supported (ADR 0008). */
+function createSchema(ast: Node): Plan {
+  const names = list(isNode(ast.schema) ? ast.schema.schema : []).map(identName);
+  const name = names.at(-1) ?? '';
+  if (names.length !== 1 || name !== 'public') throw unsupported(`CREATE SCHEMA other than public (tables live in the public schema)`);
+  if (ast.if_not_exists !== null && ast.if_not_exists !== undefined) return { kind: 'utility', tag: 'CREATE SCHEMA' };
+  throw new OrdoError('42P06', 'schema "public" already exists');
+}
+
+/** A column of CREATE TABLE or ALTER TABLE … ADD COLUMN: its type, SERIAL or IDENTITY sequence, default, NOT NULL. */
+function columnFromDefinition(table: string, colName: string, def: Node, identity: IdentitySpec | undefined, taken: Set<string>): { def: ColumnDef; sequence: SequenceDef | null } {
+  const typeNode = node(def.definition, 'column type');
+  const serial = SERIAL_TYPES[String(typeNode.dataType).toUpperCase()];
+  const type = serial !== undefined ? { type: serial, length: null, scale: null } : columnTypeOf(typeNode);
+  const notNull = isNode(def.nullable) && def.nullable.type === 'not null';
+  const base: ColumnDef = { name: colName, ...type, notNull, default: null };
+  const hasDefault = isNode(def.default_val);
+  if (serial === undefined && identity === undefined) {
+    return { def: { ...base, default: hasDefault ? columnDefault(base, node(def.default_val, 'DEFAULT').value) : null }, sequence: null };
+  }
+  if (hasDefault) {
+    throw new OrdoError(SqlStateX.syntaxError, `multiple default values specified for column "${colName}" of table "${table}"`);
+  }
+  if (isNode(def.nullable) && def.nullable.type === 'null') {
+    throw new OrdoError(SqlStateX.syntaxError, `conflicting NULL/NOT NULL declarations for column "${colName}" of table "${table}"`);
+  }
+  if (identity !== undefined && type.type !== 'int2' && type.type !== 'int4' && type.type !== 'int8') {
+    throw new OrdoError(SqlState.datatypeMismatch, `identity column type must be smallint, integer, or bigint`);
+  }
+  // PostgreSQL's name for the owned sequence, with a number appended on a clash.
+  const stem = `${table}_${colName}_seq`;
+  let seqName = stem;
+  for (let n = 1; taken.has(seqName); n++) seqName = `${stem}${n}`;
+  taken.add(seqName);
+  const sequence = sequenceDef(seqName, identity?.options ?? {}, type.type as IntType);
+  const column: ColumnDef = { ...base, notNull: true, default: { kind: 'nextval', sequence: seqName, owned: true }, ...(identity === undefined ? {} : { identity: identity.kind }) };
+  return { def: column, sequence };
+}
+
+type IntType = 'int2' | 'int4' | 'int8';
+
+const SERIAL_TYPES: Readonly<Record<string, IntType>> = { SERIAL: 'int4', SERIAL4: 'int4', BIGSERIAL: 'int8', SERIAL8: 'int8', SMALLSERIAL: 'int2', SERIAL2: 'int2' };
+
+const INT_BOUNDS: Readonly<Record<IntType, readonly [bigint, bigint]>> = {
+  int2: [-32768n, 32767n],
+  int4: [-2147483648n, 2147483647n],
+  int8: [-(2n ** 63n), 2n ** 63n - 1n],
+};
+
+/** CREATE SEQUENCE's options as written; absent ones take PostgreSQL's defaults (sequenceDef). */
+export interface SequenceOptions {
+  as?: IntType | undefined;
+  start?: bigint | undefined;
+  increment?: bigint | undefined;
+  /** null: NO MINVALUE. */
+  min?: bigint | null | undefined;
+  max?: bigint | null | undefined;
+  cycle?: boolean | undefined;
+}
+
+/** GENERATED {ALWAYS | BY DEFAULT} AS IDENTITY [(options)], cut out of the statement text by name of its column. */
+export interface IdentitySpec {
+  readonly kind: IdentityKind;
+  readonly options: SequenceOptions;
+}
+
+/** A sequence's options with PostgreSQL's defaults and checks (22023 for inconsistent ones). */
+function sequenceDef(name: string, o: SequenceOptions, type: IntType = o.as ?? 'int8'): SequenceDef {
+  const [lo, hi] = INT_BOUNDS[o.as ?? type];
+  const increment = o.increment ?? 1n;
+  if (increment === 0n) throw new OrdoError(SqlState.invalidParameterValue, 'INCREMENT must not be zero');
+  const min = o.min ?? (increment > 0n ? 1n : lo);
+  const max = o.max ?? (increment > 0n ? hi : -1n);
+  const typeName = (o.as ?? type) === 'int2' ? 'smallint' : (o.as ?? type) === 'int4' ? 'integer' : 'bigint';
+  if (min < lo || min > hi) throw new OrdoError(SqlState.invalidParameterValue, `MINVALUE (${min}) is out of range for sequence data type ${typeName}`);
+  if (max < lo || max > hi) throw new OrdoError(SqlState.invalidParameterValue, `MAXVALUE (${max}) is out of range for sequence data type ${typeName}`);
+  if (min >= max) throw new OrdoError(SqlState.invalidParameterValue, `MINVALUE (${min}) must be less than MAXVALUE (${max})`);
+  const start = o.start ?? (increment > 0n ? min : max);
+  if (start < min) throw new OrdoError(SqlState.invalidParameterValue, `START value (${start}) cannot be less than MINVALUE (${min})`);
+  if (start > max) throw new OrdoError(SqlState.invalidParameterValue, `START value (${start}) cannot be greater than MAXVALUE (${max})`);
+  return { name, start, increment, min, max, cycle: o.cycle ?? false };
 }
 
 /**
@@ -2299,6 +2625,15 @@ function columnDefault(col: ColumnDef, v: unknown): ColumnDef['default'] {
   if (x.type === 'function') {
     const names = list(node(x.name, 'function').name).map(identName);
     const fn = (names.at(-1) ?? '').toLowerCase();
+    if (fn === 'nextval') {
+      const arg = list(isNode(x.args) ? x.args.value : [])[0];
+      const a = isNode(arg) && arg.type === 'cast' ? arg.expr : arg;
+      if (!isNode(a) || (a.type !== 'single_quote_string' && a.type !== 'string')) throw unsupported("DEFAULT nextval of anything but a sequence name ('s')");
+      if (col.type !== 'int2' && col.type !== 'int4' && col.type !== 'int8' && col.type !== 'numeric') {
+        throw new OrdoError(SqlState.datatypeMismatch, `column "${col.name}" is of type ${col.type} but default expression is of type bigint`);
+      }
+      return { kind: 'nextval', sequence: relationNameOf(stringValue(a)), owned: false };
+    }
     if (['now', 'current_timestamp', 'current_date', 'localtimestamp'].includes(fn)) {
       if (col.type !== 'timestamptz' && col.type !== 'timestamp' && col.type !== 'date') {
         throw new OrdoError(SqlState.datatypeMismatch, `column "${col.name}" is of type ${col.type} but default expression is of type timestamp with time zone`);
@@ -2317,25 +2652,484 @@ function columnDefault(col: ColumnDef, v: unknown): ColumnDef['default'] {
   return { kind: 'value', tupleHex: encodeTuple([value]).toString('hex') };
 }
 
-/** ALTER TABLE [IF EXISTS… is refused] t ADD [CONSTRAINT name] PRIMARY KEY (cols): the only ALTER there is. */
-function compileAlter(ast: Node): Plan {
+/**
+ * ALTER TABLE: ADD PRIMARY KEY alone is its own entry (it re-keys the rows); every other action is
+ * resolved here into the table as it will be (AlterTable), several actions in order in one entry.
+ */
+function compileAlter(ast: Node, catalog: Catalog, identities: ReadonlyMap<string, IdentitySpec>): Plan {
   if (ast.keyword !== 'table') throw unsupported(`ALTER ${String(ast.keyword).toUpperCase()}`);
-  if (ast.if_exists !== null && ast.if_exists !== undefined) throw unsupported('ALTER TABLE IF EXISTS');
   const t = node(list(ast.table)[0], 'table name');
-  if (t.db !== null && t.db !== undefined && t.db !== 'public') throw unsupported(`schema ${String(t.db)}`);
-  const actions = list(ast.expr);
-  const action = actions.length === 1 ? node(actions[0], 'ALTER TABLE action') : null;
-  const def = action !== null && action.action === 'add' && isNode(action.create_definitions) ? action.create_definitions : null;
-  if (def === null || def.resource !== 'constraint' || String(def.constraint_type).toLowerCase() !== 'primary key') {
-    throw unsupported('ALTER TABLE other than a single ADD PRIMARY KEY');
+  checkSchema(t.db);
+  const actions = list(ast.expr).map((a) => node(a, 'ALTER TABLE action'));
+  const only = actions.length === 1 ? actions[0] : undefined;
+  const pkDef = only !== undefined && only.action === 'add' && isNode(only.create_definitions) ? only.create_definitions : null;
+  if (pkDef !== null && pkDef.resource === 'constraint' && String(pkDef.constraint_type).toLowerCase() === 'primary key') {
+    if (ast.if_exists !== null && ast.if_exists !== undefined) throw unsupported('ALTER TABLE IF EXISTS … ADD PRIMARY KEY');
+    const columns = list(pkDef.definition).map((c) => identName(node(c, 'key column').column));
+    if (new Set(columns).size !== columns.length) throw new OrdoError(SqlStateX.duplicateColumn, 'column appears twice in primary key constraint');
+    return { kind: 'addPrimaryKey', table: String(t.table), columns };
   }
-  const columns = list(def.definition).map((c) => identName(node(c, 'key column').column));
-  if (new Set(columns).size !== columns.length) throw new OrdoError(SqlStateX.duplicateColumn, 'column appears twice in primary key constraint');
-  return { kind: 'addPrimaryKey', table: String(t.table), columns };
+  const table = catalog.tables.find((x) => x.name === String(t.table));
+  if (table === undefined) {
+    // PostgreSQL: NOTICE relation "t" does not exist, skipping.
+    if (ast.if_exists !== null && ast.if_exists !== undefined) return { kind: 'utility', tag: 'ALTER TABLE' };
+    throw new OrdoError(SqlStateX.undefinedTable, `relation "${String(t.table)}" does not exist`);
+  }
+  const alter = new TableAlteration(table, catalog);
+  for (const action of actions) alter.apply(action, identities);
+  return { kind: 'alterTable', alter: alter.result() };
+}
+
+/** ALTER TABLE [IF EXISTS] t RENAME [COLUMN] a TO b | RENAME TO u, which node-sql-parser does not read. */
+function compileRename(catalog: Catalog, tableName: string, ifExists: boolean, column: string | null, to: string): Plan {
+  const table = catalog.tables.find((x) => x.name === tableName);
+  if (table === undefined) {
+    if (ifExists) return { kind: 'utility', tag: 'ALTER TABLE' };
+    throw new OrdoError(SqlStateX.undefinedTable, `relation "${tableName}" does not exist`);
+  }
+  const alter = new TableAlteration(table, catalog);
+  if (column === null) alter.renameTable(to);
+  else alter.renameColumn(column, to);
+  return { kind: 'alterTable', alter: alter.result() };
+}
+
+/**
+ * The table an ALTER TABLE makes, built action by action from the catalog's table: columns with where
+ * their values come from, constraints by column name until the end. Errors are PostgreSQL's.
+ */
+class TableAlteration {
+  private name: string;
+  private readonly work: { def: ColumnDef; source: number | null }[];
+  private pk: string[];
+  private uniques: { name: string; names: string[]; index: number }[];
+  private checks: CheckConstraint[];
+  private readonly createSequences: SequenceDef[] = [];
+  private readonly dropSequences: string[] = [];
+  private failingCheck: string | null = null;
+  private readonly taken: Set<string>;
+
+  constructor(
+    private readonly table: CatalogTable,
+    catalog: Catalog,
+  ) {
+    const colName = (i: number): string => table.columns[i]?.name ?? '';
+    this.name = table.name;
+    this.work = table.columns.map((def, i) => ({ def, source: i }));
+    this.pk = table.primaryKey.map(colName);
+    this.uniques = (table.uniques ?? []).map((u) => ({ name: u.name, names: u.columns.map(colName), index: u.index }));
+    this.checks = [...(table.checks ?? [])];
+    this.taken = relationNames(catalog);
+  }
+
+  private find(name: string): number {
+    return this.work.findIndex((w) => w.def.name === name);
+  }
+
+  private missing(name: string): OrdoError {
+    return new OrdoError(SqlState.undefinedColumn, `column "${name}" of relation "${this.name}" does not exist`);
+  }
+
+  private current(): TableDef {
+    return { name: this.name, columns: this.work.map((w) => w.def), primaryKey: this.pk.map((n) => this.find(n)) };
+  }
+
+  /** The columns a CHECK reads, by name. */
+  private checkColumns(check: CheckConstraint): string[] {
+    const table = this.current();
+    const [compiled] = compileChecks(new Compiler(EMPTY_CATALOG, [], []), { ...table, checks: [check] }, () => lit(null));
+    return [...(compiled?.columns ?? [])].map((i) => table.columns[i]?.name ?? '');
+  }
+
+  apply(action: Node, identities: ReadonlyMap<string, IdentitySpec>): void {
+    const resource = action.resource;
+    const columnName = (): string => identName(node(action.column, 'column').column);
+    if (action.action === 'add' && resource === 'column') this.addColumn(columnName(), action, identities);
+    else if (action.action === 'drop' && resource === 'column') this.dropColumn(columnName(), action.if_exists !== null && action.if_exists !== undefined);
+    else if (action.action === 'alter' && resource === 'column') this.alterColumn(columnName(), action);
+    else if (action.action === 'rename' && resource === 'table' && typeof action.table === 'string') this.renameTable(action.table);
+    else if (action.action === 'add' && resource === 'constraint') {
+      throw unsupported(`ALTER TABLE … ADD ${String(node(action.create_definitions, 'constraint').constraint_type).toUpperCase()}`);
+    } else throw unsupported(`ALTER TABLE … ${String(action.action).toUpperCase()} ${String(resource ?? '').toUpperCase()}`.trim());
+  }
+
+  private addColumn(name: string, def: Node, identities: ReadonlyMap<string, IdentitySpec>): void {
+    if (this.find(name) >= 0) {
+      if (def.if_not_exists !== null && def.if_not_exists !== undefined) return; // PostgreSQL: NOTICE, skipping
+      throw new OrdoError(SqlStateX.duplicateColumn, `column "${name}" of relation "${this.name}" already exists`);
+    }
+    if (typeof def.primary_key === 'string' || (def.unique !== undefined && def.unique !== null)) throw unsupported('ADD COLUMN with PRIMARY KEY or UNIQUE');
+    if (isNode(def.reference_definition)) throw unsupported('REFERENCES');
+    if (this.work.length >= MAX_COLUMNS) throw new OrdoError('54011', `tables can have at most ${MAX_COLUMNS} columns`);
+    const made = columnFromDefinition(this.name, name, def, identities.get(name), this.taken);
+    if (made.sequence !== null) this.createSequences.push(made.sequence);
+    this.work.push({ def: made.def, source: null });
+    if (!isNode(def.check)) return;
+    const sql = checkParser.exprToSQL(node(list(def.check.definition)[0], 'CHECK expression'), { database: 'PostgresQL' });
+    const explicit = constraintName(def.check.constraint) ?? (isNode(def.constraint) ? constraintName(def.constraint.constraint) : null);
+    const names = new Set([...this.checks.map((c) => c.name), ...this.uniques.map((u) => u.name), ...(this.pk.length > 0 ? [`${this.name}_pkey`] : [])]);
+    if (explicit !== null && names.has(explicit)) throw new OrdoError(SqlStateX.duplicateObject, `constraint "${explicit}" for relation "${this.name}" already exists`);
+    const check: CheckConstraint = { name: explicit ?? '', sql };
+    const read = this.checkColumns(check);
+    if (read.some((n) => n !== name)) throw unsupported('a CHECK in ADD COLUMN that reads other columns');
+    let checkName = explicit ?? `${this.name}_${name}_check`;
+    for (let n = 1; explicit === null && names.has(checkName); n++) checkName = `${this.name}_${name}_check${n}`;
+    this.checks.push({ name: checkName, sql });
+    // Existing rows take the default: the check is decided once, on it, here.
+    const dflt = made.def.default;
+    if (dflt !== null && dflt.kind !== 'value') throw unsupported('a CHECK in ADD COLUMN with a default other than a constant');
+    const value = dflt === null ? null : (decodeDefault(dflt.tupleHex)[0] ?? null);
+    const [compiled] = compileChecks(new Compiler(EMPTY_CATALOG, [], []), { ...this.current(), checks: [check] }, () => lit(value));
+    if (compiled !== undefined && constantValue(compiled.ok) === false) this.failingCheck ??= checkName;
+  }
+
+  private dropColumn(name: string, ifExists: boolean): void {
+    const i = this.find(name);
+    if (i < 0) {
+      if (ifExists) return;
+      throw this.missing(name);
+    }
+    if (this.pk.includes(name)) throw unsupported('DROP COLUMN of a primary key column');
+    if (this.work.length === 1) throw unsupported('dropping the last column of a table');
+    const def = this.work[i]?.def;
+    if (def?.default?.kind === 'nextval' && def.default.owned) this.dropSequences.push(def.default.sequence);
+    // As in PostgreSQL, the column's UNIQUE and CHECK constraints go with it.
+    this.uniques = this.uniques.filter((u) => !u.names.includes(name));
+    this.checks = this.checks.filter((c) => !this.checkColumns(c).includes(name));
+    this.work.splice(i, 1);
+  }
+
+  private alterColumn(name: string, action: Node): void {
+    const i = this.find(name);
+    const w = this.work[i];
+    if (w === undefined) throw this.missing(name);
+    const dv = isNode(action.default_val) ? action.default_val : null;
+    const nullable = isNode(action.nullable) ? action.nullable : null;
+    if (dv !== null) {
+      if (w.def.identity !== undefined) throw new OrdoError('42P16', `column "${name}" of relation "${this.name}" is an identity column`);
+      const dflt = dv.type === 'set default' ? columnDefault(w.def, dv.value) : null;
+      // A dropped DEFAULT of a SERIAL keeps its sequence, as in PostgreSQL (only now owned by nothing).
+      w.def = { ...w.def, default: dflt };
+    } else if (nullable !== null) {
+      const set = nullable.action === 'set';
+      if (!set && this.pk.includes(name)) throw new OrdoError('42P16', `column "${name}" is in a primary key`);
+      if (!set && w.def.identity !== undefined) throw new OrdoError('42P16', `column "${name}" of relation "${this.name}" is an identity column`);
+      w.def = { ...w.def, notNull: set };
+    } else if (isNode(action.definition)) throw unsupported('ALTER COLUMN … TYPE');
+    else throw unsupported('this ALTER COLUMN action');
+  }
+
+  renameColumn(from: string, to: string): void {
+    const w = this.work[this.find(from)];
+    if (w === undefined) throw this.missing(from);
+    if (this.find(to) >= 0) throw new OrdoError(SqlStateX.duplicateColumn, `column "${to}" of relation "${this.name}" already exists`);
+    // CHECK constraints are SQL text: the ones reading the column are rewritten with its new name.
+    this.checks = this.checks.map((c) => (this.checkColumns(c).includes(from) ? { name: c.name, sql: renameInCheck(c.sql, from, to) } : c));
+    w.def = { ...w.def, name: to };
+    this.pk = this.pk.map((n) => (n === from ? to : n));
+    for (const u of this.uniques) u.names = u.names.map((n) => (n === from ? to : n));
+  }
+
+  renameTable(to: string): void {
+    if (this.taken.has(to) && to !== this.name) throw new OrdoError(SqlStateX.duplicateTable, `relation "${to}" already exists`);
+    this.taken.delete(this.name);
+    this.taken.add(to);
+    this.name = to;
+  }
+
+  result(): AlterTable {
+    const current = this.current();
+    const index = (n: string): number => this.find(n);
+    const uniques: UniqueConstraint[] = this.uniques.map((u) => ({ name: u.name, columns: u.names.map(index), index: u.index }));
+    return {
+      table: this.table.name,
+      tableId: this.table.id,
+      alteredAt: this.table.rekeyedAt ?? null,
+      result: { ...current, ...(uniques.length === 0 ? {} : { uniques }), ...(this.checks.length === 0 ? {} : { checks: this.checks }) },
+      sources: this.work.map((w) => w.source),
+      createSequences: this.createSequences,
+      dropSequences: this.dropSequences,
+      failingCheck: this.failingCheck,
+    };
+  }
+}
+
+/** A CHECK's SQL text with column `from` renamed to `to`. */
+function renameInCheck(sql: string, from: string, to: string): string {
+  const rename = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(rename);
+    if (!isNode(v)) return v;
+    if (v.type === 'column_ref' && (v.table === null || v.table === undefined) && identName(v.column) === from) return { ...v, column: to };
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = rename(x);
+    return out;
+  };
+  return checkParser.exprToSQL(rename(parseCheck(sql)) as Parameters<typeof checkParser.exprToSQL>[0], { database: 'PostgresQL' });
+}
+
+/** The value of an expression over literals only (a CHECK on a constant default). */
+function constantValue(e: Expr): Value {
+  const program: Program = { reads: { points: [], ranges: [] }, writes: { points: [], ranges: [] }, body: [{ k: 'emit', values: [e] }] };
+  const none: Iterable<never> = [];
+  const outcome = executeProgram(program, [], evaluateKeySets(program, []), { position: 0, timestampMs: 0, txnIndex: 0 }, { get: () => undefined, scan: () => none });
+  if (outcome.status === 'aborted') throw new OrdoError(outcome.code, outcome.message);
+  return outcome.rows[0]?.[0] ?? null;
 }
 
 function compileDrop(ast: Node): Plan {
   if (ast.keyword !== 'table') throw unsupported(`DROP ${String(ast.keyword).toUpperCase()}`);
-  const names = list(ast.name).map((n) => String(node(n, 'table name').table));
+  const names = list(ast.name).map((n) => {
+    const t = node(n, 'table name');
+    checkSchema(t.db);
+    return String(t.table);
+  });
   return { kind: 'dropTable', names, ifExists: typeof ast.prefix === 'string' && ast.prefix.toUpperCase().includes('IF EXISTS') };
+}
+
+// ---------------------------------------------------------------------------------------------
+// DDL node-sql-parser does not read: handled on the normalized tokens before it runs
+
+type Tok = { readonly kind: string; readonly text: string; readonly value: string };
+
+/** A cursor over a normalized statement's tokens (unquoted words are already lower case). */
+class TokenCursor {
+  i = 0;
+  constructor(readonly toks: readonly Tok[]) {}
+
+  is(...words: string[]): boolean {
+    return words.every((w, k) => {
+      const t = this.toks[this.i + k];
+      return t !== undefined && ((t.kind === 'word' && t.text === w) || (t.kind === 'op' && t.text === w));
+    });
+  }
+
+  take(...words: string[]): boolean {
+    if (!this.is(...words)) return false;
+    this.i += words.length;
+    return true;
+  }
+
+  fail(): never {
+    throw new OrdoError(SqlStateX.syntaxError, `syntax error at or near "${this.toks[this.i]?.text ?? 'end of input'}"`);
+  }
+
+  expect(...words: string[]): void {
+    if (!this.take(...words)) this.fail();
+  }
+
+  ident(): string {
+    const t = this.toks[this.i];
+    if (t?.kind === 'word') {
+      this.i++;
+      return t.text;
+    }
+    if (t?.kind === 'qident') {
+      this.i++;
+      return t.text.slice(1, -1).replaceAll('""', '"');
+    }
+    return this.fail();
+  }
+
+  /** `name` or `public.name`: other schemas do not exist (ADR 0008). */
+  relation(): string {
+    const first = this.ident();
+    if (!this.take('.')) return first;
+    checkSchema(first);
+    return this.ident();
+  }
+
+  int(): bigint {
+    const neg = this.take('-');
+    if (!neg) this.take('+');
+    const t = this.toks[this.i];
+    if (t?.kind !== 'number' || !/^[0-9]+$/.test(t.text)) return this.fail();
+    this.i++;
+    const v = neg ? -BigInt(t.text) : BigInt(t.text);
+    if (v < INT_BOUNDS.int8[0] || v > INT_BOUNDS.int8[1]) throw new OrdoError(SqlState.numericValueOutOfRange, `value "${t.text}" is out of range for type bigint`);
+    return v;
+  }
+
+  get done(): boolean {
+    return this.i >= this.toks.length;
+  }
+}
+
+/** CREATE SEQUENCE / IDENTITY options, up to `stop` (a closing parenthesis) or the end. */
+function sequenceOptions(cur: TokenCursor, stop: string | null): SequenceOptions {
+  const o: SequenceOptions = {};
+  while (!cur.done && !(stop !== null && cur.is(stop))) {
+    if (cur.take('as')) {
+      const t = cur.ident();
+      const as = ({ smallint: 'int2', int2: 'int2', integer: 'int4', int: 'int4', int4: 'int4', bigint: 'int8', int8: 'int8' } as const)[t as 'int2'];
+      if (as === undefined) throw new OrdoError(SqlState.invalidParameterValue, 'sequence type must be smallint, integer, or bigint');
+      o.as = as;
+    } else if (cur.take('increment')) {
+      cur.take('by');
+      o.increment = cur.int();
+    } else if (cur.take('start')) {
+      cur.take('with');
+      o.start = cur.int();
+    } else if (cur.take('minvalue')) o.min = cur.int();
+    else if (cur.take('maxvalue')) o.max = cur.int();
+    else if (cur.take('no', 'minvalue')) o.min = null;
+    else if (cur.take('no', 'maxvalue')) o.max = null;
+    else if (cur.take('no', 'cycle')) o.cycle = false;
+    else if (cur.take('cycle')) o.cycle = true;
+    else if (cur.take('cache')) {
+      // Accepted and ignored: values are assigned at the log position, one transaction at a time.
+      if (cur.int() < 1n) throw new OrdoError(SqlState.invalidParameterValue, 'CACHE must be at least 1');
+    } else if (cur.take('owned', 'by', 'none')) continue;
+    else if (cur.is('owned') || cur.is('restart') || cur.is('sequence')) throw unsupported(`sequence option ${cur.toks[cur.i]?.text.toUpperCase() ?? ''}`);
+    else cur.fail();
+  }
+  return o;
+}
+
+/** What the engine does with a DDL statement before node-sql-parser sees it. */
+export type DdlText =
+  /** Compiled here from the tokens. */
+  | { readonly plan: Plan }
+  /** Parse this text instead; the identity clauses and OVERRIDING SYSTEM VALUE it no longer says. */
+  | { readonly text: string; readonly identities: ReadonlyMap<string, IdentitySpec>; readonly overridingSystemValue: boolean };
+
+/**
+ * DDL that node-sql-parser cannot read, on the normalized text: DROP SEQUENCE / SCHEMA / DATABASE,
+ * CREATE SEQUENCE, CREATE SCHEMA / DATABASE, ALTER TABLE … RENAME; and what it cannot read inside
+ * statements it otherwise reads — GENERATED … AS IDENTITY in a column definition, OVERRIDING SYSTEM
+ * VALUE in an INSERT — cut out and handed over apart. Null: the text goes to the parser as it is.
+ */
+export function prepareDdlText(normalized: string, catalog: Catalog): DdlText | null {
+  const toks = utilityTokens(normalized).map((t) => ({ kind: t.kind, text: t.kind === 'word' ? t.text.toLowerCase() : t.text, value: t.value }));
+  const cur = new TokenCursor(toks);
+  if (cur.take('insert')) return cutOverriding(normalized, toks);
+  if (cur.take('drop')) {
+    if (cur.take('database')) throw databasesRefused('DROP DATABASE');
+    const kind = cur.take('sequence') ? 'sequence' : cur.take('schema') ? 'schema' : null;
+    if (kind === null) return null;
+    const ifExists = cur.take('if', 'exists');
+    const names = [cur.relation()];
+    while (cur.take(',')) names.push(cur.relation());
+    if (cur.take('cascade')) throw unsupported(`DROP ${kind.toUpperCase()} … CASCADE`);
+    cur.take('restrict');
+    if (!cur.done) cur.fail();
+    if (kind === 'sequence') return { plan: { kind: 'dropSequence', names, ifExists } };
+    if (names.includes('public')) throw unsupported('DROP SCHEMA public');
+    if (!ifExists) throw new OrdoError('3F000', `schema "${names[0] ?? ''}" does not exist`);
+    return { plan: { kind: 'utility', tag: 'DROP SCHEMA' } };
+  }
+  if (cur.take('create')) {
+    if (cur.take('database')) throw databasesRefused('CREATE DATABASE');
+    if (cur.take('sequence')) {
+      const ifNotExists = cur.take('if', 'not', 'exists');
+      const name = cur.relation();
+      const options = sequenceOptions(cur, null);
+      const taken = relationNames(catalog);
+      if (taken.has(name) && !ifNotExists) throw new OrdoError(SqlStateX.duplicateTable, `relation "${name}" already exists`);
+      return { plan: { kind: 'createSequence', sequence: sequenceDef(name, options), ifNotExists } };
+    }
+    if (cur.is('schema')) {
+      cur.take('schema');
+      const ifNotExists = cur.take('if', 'not', 'exists');
+      const name = cur.is('authorization') ? '' : cur.ident();
+      if (name !== 'public' || !cur.done) throw unsupported('CREATE SCHEMA other than public (tables live in the public schema)');
+      if (ifNotExists) return { plan: { kind: 'utility', tag: 'CREATE SCHEMA' } };
+      throw new OrdoError('42P06', 'schema "public" already exists');
+    }
+    return cutIdentities(normalized, toks);
+  }
+  if (cur.take('alter', 'table')) {
+    const ifExists = cur.take('if', 'exists');
+    cur.take('only');
+    const table = cur.relation();
+    if (cur.take('rename')) {
+      if (cur.take('to')) {
+        const to = cur.ident();
+        if (!cur.done) cur.fail();
+        return { plan: compileRename(catalog, table, ifExists, null, to) };
+      }
+      if (cur.take('constraint')) throw unsupported('RENAME CONSTRAINT');
+      cur.take('column');
+      const from = cur.ident();
+      cur.expect('to');
+      const to = cur.ident();
+      if (!cur.done) cur.fail();
+      return { plan: compileRename(catalog, table, ifExists, from, to) };
+    }
+    return cutIdentities(normalized, toks);
+  }
+  return null;
+}
+
+/** Offsets of the tokens in the normalized text, which is its tokens joined by single spaces. */
+function tokenStarts(toks: readonly Tok[]): number[] {
+  const starts: number[] = [];
+  let at = 0;
+  for (const t of toks) {
+    starts.push(at);
+    at += t.text.length + 1;
+  }
+  return starts;
+}
+
+/** Removes token ranges [from, to) from the normalized text. */
+function cutTokens(normalized: string, toks: readonly Tok[], cuts: readonly (readonly [number, number])[]): string {
+  const starts = tokenStarts(toks);
+  let out = '';
+  let at = 0;
+  for (const [from, to] of cuts) {
+    out += normalized.slice(at, starts[from] ?? normalized.length);
+    at = starts[to] ?? normalized.length;
+  }
+  return (out + normalized.slice(at)).replace(/ {2,}/g, ' ').trim();
+}
+
+/** `GENERATED {ALWAYS | BY DEFAULT} AS IDENTITY [(options)]` of each column definition, cut out. */
+function cutIdentities(normalized: string, toks: readonly Tok[]): DdlText | null {
+  const identities = new Map<string, IdentitySpec>();
+  const cuts: [number, number][] = [];
+  let depth = 0;
+  let segment = 0;
+  for (let i = 0; i < toks.length; i++) {
+    const t = toks[i] as Tok;
+    if (t.text === '(' && t.kind === 'op') {
+      depth++;
+      if (depth === 1) segment = i + 1;
+      continue;
+    }
+    if (t.text === ')' && t.kind === 'op') depth--;
+    if (t.text === ',' && t.kind === 'op' && depth <= 1) segment = i + 1;
+    if (t.kind !== 'word' || t.text !== 'generated') continue;
+    const cur = new TokenCursor(toks);
+    cur.i = i + 1;
+    const kind: IdentityKind | null = cur.take('always') ? 'always' : cur.take('by', 'default') ? 'byDefault' : null;
+    if (kind === null || !cur.take('as', 'identity')) throw unsupported('GENERATED columns other than AS IDENTITY');
+    let options: SequenceOptions = {};
+    if (cur.take('(')) {
+      options = sequenceOptions(cur, ')');
+      cur.expect(')');
+    }
+    // The column is the segment's first name, after ALTER TABLE's ADD [COLUMN] [IF NOT EXISTS].
+    const seg = new TokenCursor(toks);
+    seg.i = segment;
+    if (depth === 0) {
+      let add = i - 1;
+      while (add >= 0 && !(toks[add]?.kind === 'word' && toks[add]?.text === 'add')) add--;
+      if (add < 0) seg.fail();
+      seg.i = add + 1;
+      seg.take('column');
+      seg.take('if', 'not', 'exists');
+    }
+    identities.set(seg.ident(), { kind, options });
+    cuts.push([i, cur.i]);
+    i = cur.i - 1;
+  }
+  if (cuts.length === 0) return null;
+  return { text: cutTokens(normalized, toks, cuts), identities, overridingSystemValue: false };
+}
+
+/** INSERT … OVERRIDING SYSTEM VALUE, cut out (USER VALUE is refused). */
+export function cutOverriding(normalized: string, toks: readonly Tok[] = utilityTokens(normalized)): DdlText | null {
+  const at = toks.findIndex((t, i) => t.kind === 'word' && t.text === 'overriding' && toks[i + 2]?.text === 'value');
+  if (at < 0) return null;
+  if (toks[at + 1]?.text !== 'system') throw unsupported('OVERRIDING USER VALUE');
+  return { text: cutTokens(normalized, toks, [[at, at + 3]]), identities: new Map(), overridingSystemValue: true };
 }
