@@ -24,11 +24,11 @@ t.test('OFFSET before LIMIT is refused with 0A000 (the parser drops the LIMIT)',
   t.same(await rows('SELECT id FROM n ORDER BY id LIMIT 2 OFFSET 1'), [{ id: 2 }, { id: 3 }]);
 });
 
-t.test('subqueries are refused with 0A000 naming them', async (t) => {
-  for (const sql of ['SELECT id FROM n WHERE id IN (SELECT id FROM n)', 'SELECT id FROM n WHERE id = (SELECT 1)', 'SELECT id FROM n WHERE EXISTS (SELECT 1)']) {
+t.test('subqueries in a statement that writes are refused with 0A000 naming them', async (t) => {
+  for (const sql of ['DELETE FROM n WHERE id IN (SELECT id FROM n)', 'DELETE FROM n WHERE id = (SELECT 1)', 'DELETE FROM n WHERE EXISTS (SELECT 1)']) {
     const err = await failure(c.query(sql));
     t.equal(err.code, '0A000', sql);
-    t.match(err.message, /subqueries/, sql);
+    t.match(err.message, /subquer/, sql);
   }
 });
 

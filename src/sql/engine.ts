@@ -8,11 +8,20 @@ import type { OrdoNode, TxnResult } from '../node/index.js';
 import { TxnKind, type Catalog } from '../sequencer/index.js';
 import type { Value } from '../partitions/index.js';
 import { OrdoError, SqlState, errorMessage } from '../util/index.js';
-import { GUARD_ROW, GUARD_STATEMENTS, compileStatement, mapProgram, predictedPlan, unsupported, type Aggregate, type CountSource, type OnConflict, type Plan, type ProgramPlan, type ResultColumn } from './compile.js';
+import { GUARD_ROW, GUARD_STATEMENTS, compileStatement, cutOverriding, mapProgram, predictedPlan, prepareDdlText, unsupported, type Aggregate, type CountSource, type DdlPlan, type DdlText, type OnConflict, type Plan, type ProgramPlan, type ResultColumn } from './compile.js';
 import { utilityTokens, type SplitStatement } from './normalize.js';
+import { Decimal, EMPTY_REGISTRY, compileQuery, divDecimal, isQueryPlan, rewriteQueryText, runQuery, type QueryRegistry, type QuerySession } from './query/index.js';
 import { SqlStateX, decimalToScaled, pow10, scaledToDecimal, typeClass, valueFromText, valueFromWire, type SqlType } from './types.js';
 
 const { Parser } = nodeSqlParser;
+
+/** [query engine] Errors of the program compiler after which a SELECT is given to the query engine. */
+const QUERY_FALLBACK_CODES: ReadonlySet<string> = new Set([SqlState.featureNotSupported, SqlStateX.undefinedTable, SqlStateX.undefinedFunction]);
+
+/** [query engine] Statements that are queries: SELECT, WITH …, or a parenthesized set operation. */
+function isQueryStatement(st: SplitStatement): boolean {
+  return st.firstWord === 'SELECT' || st.firstWord === 'WITH' || (st.firstWord === '' && st.normalized.startsWith('('));
+}
 
 /** `with ( fillfactor = 100 , … )` at the end of CREATE TABLE, as the normalizer spells it. */
 const STORAGE_PARAMS = / with \( [a-z_]+ = [^()]* \)$/;
@@ -115,10 +124,14 @@ export class SqlEngine {
   private nextProgramId = 0;
   /** Read-only transactions run at a local read index (runRead) rather than through the log. */
 
+  /** [query engine] The virtual relations and catalog functions queries can use (src/sql/pgcatalog/). */
+  private readonly queryRegistry: QueryRegistry;
+
   constructor(
     readonly node: OrdoNode,
-    options: { planCacheEntries?: number } = {},
+    options: { planCacheEntries?: number; queryRegistry?: QueryRegistry } = {},
   ) {
+    this.queryRegistry = options.queryRegistry ?? EMPTY_REGISTRY;
     this.plans = new Lru(options.planCacheEntries ?? EngineDefaults.planCacheEntries);
     this.combined = new Lru(options.planCacheEntries ?? EngineDefaults.planCacheEntries);
   }
@@ -172,13 +185,48 @@ export class SqlEngine {
     // name, so the clause is cut out of the text, parsed apart and put into the tree.
     const split = statement.firstWord === 'INSERT' ? splitOnConflict(statement.normalized) : null;
     let text = split === null ? statement.normalized : split.insert;
+    // DDL node-sql-parser cannot read is compiled from its tokens, or has the parts it cannot read cut out.
+    let ddl: DdlText | null = null;
+    if (statement.firstWord === 'CREATE' || statement.firstWord === 'ALTER' || statement.firstWord === 'DROP') ddl = prepareDdlText(text, catalog);
+    else if (statement.firstWord === 'INSERT') ddl = cutOverriding(text);
+    if (ddl !== null && 'plan' in ddl) {
+      this.plans.set(key, ddl.plan);
+      return { statement, plan: ddl.plan, catalogVersion: version };
+    }
+    if (ddl !== null) text = ddl.text;
     // Storage parameters tune PostgreSQL's heap pages (pgbench sets fillfactor); they mean nothing here.
     if (statement.firstWord === 'CREATE') text = text.replace(STORAGE_PARAMS, '');
+    // [query engine] Query syntax node-sql-parser does not read is rewritten first (query/rewrite.ts).
+    const isQuery = isQueryStatement(statement);
+    if (isQuery) text = rewriteQueryText(text);
     let ast = this.parseOne(text, statement, 0);
     if (split !== null) ast = { ...ast, onConflict: this.onConflict(split, statement) };
-    const plan = compileStatement({ ast, catalog, literals: statement.literals, declaredOids, text: statement.normalized });
+    if (ddl?.overridingSystemValue === true) ast = { ...ast, overridingSystemValue: true };
+    const plan = this.compileOrQuery(isQuery, ast, statement, declaredOids, catalog, () => compileStatement({ ast, catalog, literals: statement.literals, declaredOids, text: statement.normalized, ...(ddl === null ? {} : { identities: ddl.identities }) }));
     this.plans.set(key, plan);
     return { statement, plan, catalogVersion: version };
+  }
+
+  /**
+   * [query engine] A SELECT the program compiler refuses (0A000, names it cannot resolve such as
+   * pg_catalog relations, expressions it does not type) is planned by the query engine instead.
+   * Single-table SELECTs keep the compiled fast path.
+   */
+  private compileOrQuery(isQuery: boolean, ast: Readonly<Record<string, unknown>>, statement: SplitStatement, declaredOids: readonly number[], catalog: Catalog, compile: () => Plan): Plan {
+    if (!isQuery) return compile();
+    let refused: OrdoError;
+    try {
+      return compile();
+    } catch (err) {
+      if (!(err instanceof OrdoError)) throw err;
+      refused = err;
+    }
+    try {
+      return compileQuery({ ast, catalog, literals: statement.literals, declaredOids, registry: this.queryRegistry, text: statement.normalized });
+    } catch (err) {
+      // Both refused: the compiler's own error stands unless it only said it could not do it.
+      throw QUERY_FALLBACK_CODES.has(refused.code) ? err : refused;
+    }
   }
 
   /** Parses one statement; `offset` maps the parser's positions in `text` back to the normalized statement. */
@@ -223,15 +271,31 @@ export class SqlEngine {
     });
   }
 
-  /** Runs DDL. */
-  async runDdl(plan: Extract<Plan, { kind: 'createTable' | 'dropTable' | 'addPrimaryKey' }>, sql: string, user: string): Promise<StatementResult> {
+  /** Runs DDL: submits its control entry and waits for its outcome at its log position. */
+  async runDdl(plan: DdlPlan, sql: string, user: string): Promise<StatementResult> {
     const txnId = this.nextTxnId();
     let result: TxnResult;
     let tag: string;
     switch (plan.kind) {
-      case 'createTable':
-        result = await this.node.submitDdl({ kind: 'createTable', txnId, user, sql, table: plan.table, ifNotExists: plan.ifNotExists });
+      case 'utility':
+        return { columns: null, rows: [], tag: plan.tag };
+      case 'createTable': {
+        const sequences = plan.sequences.length === 0 ? {} : { sequences: plan.sequences };
+        result = await this.node.submitDdl({ kind: 'createTable', txnId, user, sql, table: plan.table, ifNotExists: plan.ifNotExists, ...sequences });
         tag = 'CREATE TABLE';
+        break;
+      }
+      case 'createSequence':
+        result = await this.node.submitDdl({ kind: 'createSequence', txnId, user, sql, sequence: plan.sequence, ifNotExists: plan.ifNotExists });
+        tag = 'CREATE SEQUENCE';
+        break;
+      case 'dropSequence':
+        result = await this.node.submitDdl({ kind: 'dropSequence', txnId, user, sql, names: plan.names, ifExists: plan.ifExists });
+        tag = 'DROP SEQUENCE';
+        break;
+      case 'alterTable':
+        result = await this.node.submitDdl({ kind: 'alterTable', txnId, user, sql, ...plan.alter });
+        tag = 'ALTER TABLE';
         break;
       case 'dropTable':
         result = await this.node.submitDdl({ kind: 'dropTable', txnId, user, sql, names: plan.names, ifExists: plan.ifExists });
@@ -255,8 +319,8 @@ export class SqlEngine {
    * Runs program statements as ONE deterministic transaction (a single statement, or a whole
    * BEGIN…COMMIT block / multi-statement message), and returns each statement's result.
    */
-  async runTransaction(items: readonly Item[], user: string): Promise<StatementResult[]> {
-    if (items.every((i) => i.plan.readOnly)) return this.runRead(items);
+  async runTransaction(items: readonly Item[], user: string, session?: QuerySession): Promise<StatementResult[]> {
+    if (items.every((i) => i.plan.readOnly)) return this.runRead(items, user, session);
     if (items.some((i) => i.plan.ollp !== undefined)) return this.runPredicted(items, user);
     return results(items, await this.submit(items, user));
   }
@@ -350,7 +414,7 @@ export class SqlEngine {
    * at or below that index, so the read sees it: linearizable. All items run synchronously, with
    * nothing applied in between, so a multi-statement read sees one state.
    */
-  private async runRead(items: readonly { plan: ProgramPlan; params: readonly Value[] }[]): Promise<StatementResult[]> {
+  private async runRead(items: readonly { plan: ProgramPlan; params: readonly Value[] }[], user = 'postgres', session?: QuerySession): Promise<StatementResult[]> {
     const readIndex = await this.node.readIndex();
     if (this.node.appliedPosition < readIndex) await this.waitApplied(readIndex);
     this.stats.localReads++;
@@ -358,6 +422,12 @@ export class SqlEngine {
     const ctx = { position: this.node.appliedPosition + 1, timestampMs: Date.now(), txnIndex: 0 };
     const results: StatementResult[] = [];
     for (const item of items) {
+      // [query engine] Planned queries run against the same store, at the same read index.
+      if (isQueryPlan(item.plan)) {
+        const catalog = { catalog: this.catalog().catalog, user, database: session?.database ?? 'postgres', setting: (name: string) => session?.setting(name) };
+        results.push({ columns: item.plan.columns, ...runQuery(item.plan, item.params, { store, catalog, nowMs: ctx.timestampMs }) });
+        continue;
+      }
       const params = item.plan.needsTxnId ? [...item.params, this.nextTxnId()] : item.params;
       const outcome = executeProgram(item.plan.program, params, evaluateKeySets(item.plan.program, params), ctx, store);
       if (outcome.status === 'aborted') throw new OrdoError(outcome.code, outcome.message);
@@ -588,36 +658,9 @@ function aggregate(a: Aggregate, rows: readonly (readonly Value[])[]): Value {
   }
 }
 
-/** Base-10000 weight and first digit of |v| / 10^scale, as PostgreSQL's numeric stores it. */
-function weightOf(abs: bigint, scale: number): { weight: number; first: number } {
-  if (abs === 0n) return { weight: 0, first: 0 };
-  const text = scaledToDecimal(abs, scale);
-  const [int = '0', frac = ''] = text.split('.');
-  if (int !== '0') {
-    const weight = Math.floor((int.length - 1) / 4);
-    return { weight, first: Number(int.slice(0, int.length - 4 * weight)) };
-  }
-  const padded = frac.padEnd(Math.ceil(frac.length / 4) * 4, '0');
-  for (let g = 0; g * 4 < padded.length; g++) {
-    const group = Number(padded.slice(g * 4, g * 4 + 4));
-    if (group !== 0) return { weight: -(g + 1), first: group };
-  }
-  return { weight: 0, first: 0 };
-}
-
 /** (num / 10^scale) / den with PostgreSQL's numeric division result scale (select_div_scale). */
 function divideDecimal(num: bigint, scale: number, den: bigint): string {
-  const a = weightOf(num < 0n ? -num : num, scale);
-  const b = weightOf(den, 0);
-  let qweight = a.weight - b.weight;
-  if (a.first <= b.first) qweight--;
-  const rscale = Math.min(Math.max(16 - qweight * 4, scale, 0), 1000);
-  const n = num * pow10(rscale);
-  const d = den * pow10(scale);
-  let q = n / d;
-  const r = n % d;
-  if ((r < 0n ? -r : r) * 2n >= d) q += num < 0n ? -1n : 1n;
-  return scaledToDecimal(q, rscale);
+  return divDecimal(new Decimal(num, scale), new Decimal(den, 0)).toString();
 }
 
 /** An INSERT's ON CONFLICT clause, cut out of its normalized text. */

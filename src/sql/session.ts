@@ -168,6 +168,8 @@ export class Session {
   /** statement_timeout of the running statement. */
   private statementTimer: NodeJS.Timeout | null = null;
   private readonly settings = new Map<string, string>();
+  /** The database named at startup (PostgreSQL's default: the user name). */
+  private database = 'postgres';
   private readonly statements = new Map<string, PreparedStatement>();
   private readonly portals = new Map<string, Portal>();
   private readonly engine: SqlEngine;
@@ -434,6 +436,7 @@ export class Session {
   private async startup(m: StartupMessage): Promise<void> {
     const parameters = m.parameters;
     this.user = parameters.get('user') ?? 'postgres';
+    this.database = parameters.get('database') ?? this.user;
     const app = parameters.get('application_name');
     if (app !== undefined) this.settings.set('application_name', app);
     const encoding = parameters.get('client_encoding');
@@ -597,7 +600,8 @@ export class Session {
    */
   private async run(items: readonly { plan: ProgramPlan; params: readonly Value[]; sql: string }[]): Promise<StatementResult[]> {
     this.checkCanceled();
-    if (items.every((i) => i.plan.readOnly)) return this.abortable(this.engine.runTransaction(items, this.user));
+    // [query engine] Catalog functions see the session's database and settings.
+    if (items.every((i) => i.plan.readOnly)) return this.abortable(this.engine.runTransaction(items, this.user, { database: this.database, setting: (name) => this.settings.get(name) }));
     this.uncancellable();
     return this.engine.runTransaction(items, this.user);
   }
