@@ -7,6 +7,7 @@ import type { OrdoNode } from '../node/index.js';
 import { OrdoError, SqlState } from '../util/index.js';
 import { BackendWriter } from './wire/index.js';
 import { SqlEngine } from './engine.js';
+import { catalogFunctions, pgCatalogRelations } from './pgcatalog/index.js';
 import { Session } from './session.js';
 import { lookupVerifier } from './users.js';
 
@@ -58,7 +59,10 @@ export interface PgServer {
 
 /** Starts the server; resolves once it listens. */
 export async function startPgServer(options: PgServerOptions): Promise<PgServer> {
-  const engine = new SqlEngine(options.node, options.planCacheEntries === undefined ? {} : { planCacheEntries: options.planCacheEntries });
+  const engine = new SqlEngine(options.node, {
+    ...(options.planCacheEntries === undefined ? {} : { planCacheEntries: options.planCacheEntries }),
+    queryRegistry: { relations: pgCatalogRelations, functions: catalogFunctions },
+  });
   const maxConnections = options.maxConnections ?? PgServerDefaults.maxConnections;
   const sockets = new Set<Socket>();
   const sessions = new Map<number, { readonly secretKey: number; readonly session: Session }>();
