@@ -191,3 +191,45 @@ t.test('position keys are 8-byte big-endian so byte order is numeric order', (t)
   t.ok(Buffer.compare(logPositionKey(2 ** 32 - 1), logPositionKey(2 ** 32)) < 0);
   t.end();
 });
+
+t.test('appendAndApply applies queued entries in append order and resolves each once it is durable', async (t) => {
+  const { root, reopen } = environment(t);
+  const log = InputLog.open(root);
+  const p = pointUpdateProgram();
+  const applied: number[] = [];
+  const appends = [1, 2, 3].map((i) => log.appendAndApply(batchBody(i, [txn(i, p, [BigInt(i), 1n])]), (e) => applied.push(e.position)));
+  t.same(applied, [], 'nothing is applied inside the call: the writer thread runs the transaction later');
+  t.same(await Promise.all(appends), [1, 2, 3]);
+  t.same(applied, [1, 2, 3]);
+  t.equal(log.lastPosition, 3);
+  const again = InputLog.open(await reopen());
+  t.equal(again.lastPosition, 3, 'on disk after reopening');
+});
+
+t.test('whenDurable waits for the flush of a queued entry, and resolves at once for a durable one', async (t) => {
+  const { root } = environment(t);
+  const log = InputLog.open(root);
+  const p = pointUpdateProgram();
+  const append = log.appendAndApply(batchBody(1, [txn(1, p, [1n, 1n])]), () => undefined);
+  const seen = await log.whenDurable(1).then(() => log.lastPosition);
+  t.equal(seen, 1, 'resolved only once position 1 was durable');
+  t.equal(await append, 1);
+  await log.whenDurable(1);
+});
+
+t.test('an entry whose apply throws leaves nothing behind and refuses the entries queued after it', async (t) => {
+  const { root, reopen } = environment(t);
+  const log = InputLog.open(root);
+  const p = pointUpdateProgram();
+  const ok = log.appendAndApply(batchBody(1, [txn(1, p, [1n, 1n])]), () => undefined);
+  const bad = log.appendAndApply(batchBody(2, [txn(2, p, [2n, 1n])]), () => {
+    throw new Error('apply failed');
+  });
+  const after = log.appendAndApply(batchBody(3, [txn(3, p, [3n, 1n])]), () => undefined);
+  t.equal(await ok, 1);
+  await t.rejects(bad, /apply failed/);
+  await t.rejects(after, /refuses appends after an earlier failure/);
+  await t.rejects(log.whenDurable(2), /refuses appends/);
+  const again = InputLog.open(await reopen());
+  t.equal(again.lastPosition, 1, 'neither the failed entry nor the one after it was stored');
+});

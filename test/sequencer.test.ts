@@ -11,18 +11,20 @@ class ManualSink implements LogSink {
   failNext: Error | undefined;
   /** Fails the next append after `apply` ran, as a commit that fails would. */
   failNextCommit: Error | undefined;
-  appendApplied(body: LogEntryBody, apply: (entry: LogEntry) => void): number {
+  appendAndApply(body: LogEntryBody, apply: (entry: LogEntry) => void): Promise<number> {
     const failure = this.failNext;
     this.failNext = undefined;
-    if (failure !== undefined) throw failure;
+    // The contract: an entry that cannot be recorded throws at once; a failing log rejects.
+    if (failure instanceof EntryRejectedError) throw failure;
+    if (failure !== undefined) return Promise.reject(failure);
     const position = this.lastPosition + 1;
     apply(body.kind === 'batch' ? { position, kind: 'batch', batch: body.batch } : { position, kind: 'control', timestampMs: body.timestampMs, control: body.control });
     const commitFailure = this.failNextCommit;
     this.failNextCommit = undefined;
-    if (commitFailure !== undefined) throw commitFailure;
+    if (commitFailure !== undefined) return Promise.reject(commitFailure);
     this.appended.push(body);
     this.lastPosition = position;
-    return position;
+    return Promise.resolve(position);
   }
 }
 
@@ -83,10 +85,9 @@ t.test('an entry is applied before its submitters hear of it, in position order'
   const seq = sequencer(sink, delivered, { maxBatchTxns: 1 });
   const first = seq.submit(txn('a')).then((p) => ({ position: p, appliedThen: delivered.length }));
   const second = seq.submit(txn('b')).then((p) => ({ position: p, appliedThen: delivered.length }));
-  t.same(await Promise.all([first, second]), [
-    { position: 1, appliedThen: 2 },
-    { position: 2, appliedThen: 2 },
-  ]);
+  const heard = await Promise.all([first, second]);
+  t.same(heard.map((h) => h.position), [1, 2]);
+  t.ok(heard.every((h) => h.appliedThen >= h.position), 'each submitter hears only after its entry was delivered');
   t.same(delivered.map((e) => e.position), [1, 2]);
 });
 

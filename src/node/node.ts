@@ -176,12 +176,15 @@ export class OrdoNode {
     | { readonly sequencer: RaftSequencer<readonly ExecutedTxn[]>; readonly transport: GrpcTransport; readonly forwarder: ForwardClient; readonly options: ClusterOptions; readonly peers: PeerBook }
     | undefined;
   private readonly pending = new Map<string, PendingTxn>();
+  /** Executor-only benchmarks: nothing is logged, so nothing ever becomes durable. */
+  private readonly volatileLog: boolean;
   private closing: Promise<void> | undefined;
 
   private constructor(options: NodeOptions, lock: DataDirLock, env: RootDatabase) {
     this.dataDir = options.dataDir;
     this.lock = lock;
     this.env = env;
+    this.volatileLog = options.logEnabled === false;
     this.log = InputLog.open(env);
     this.store = PartitionStore.open(env, {
       checksumEveryPositions: options.checksumEveryPositions ?? NodeDefaults.checksumEveryPositions,
@@ -428,8 +431,15 @@ export class OrdoNode {
    * The position a linearizable read must see: alone, the durable log's end (every acknowledged write
    * is at or below it); in a cluster, the leader's confirmed commit index (Raft's ReadIndex).
    */
-  readIndex(): Promise<number> {
-    return this.raft === undefined ? Promise.resolve(this.log.lastPosition) : this.raft.sequencer.readIndex();
+  async readIndex(): Promise<number> {
+    if (this.raft !== undefined) return this.raft.sequencer.readIndex();
+    // The store may hold an entry whose commit is visible but whose flush is still in flight (the
+    // writer thread commits, then flushes). A read must not see it: after a power failure it would be
+    // gone. Wait until everything applied so far is durable — at most the flushes already under way.
+    if (this.volatileLog) return this.store.appliedPosition;
+    const applied = this.store.appliedPosition;
+    if (applied > this.log.lastPosition) await this.log.whenDurable(applied);
+    return this.log.lastPosition;
   }
 
   get lastLogPosition(): number {

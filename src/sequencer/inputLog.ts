@@ -10,11 +10,16 @@
 // A full scan is verifyAll(), for the replay tool.
 
 import type { Database, RootDatabase } from 'lmdb';
-import { assert } from '../util/index.js';
+import { OrdoError, assert } from '../util/index.js';
 import { LogCorruptionError, decodeLogEntry, encodeForAppend, relocateRecord } from './logCodec.js';
 import type { LogEntry, LogEntryBody } from './types.js';
 
 export const LOG_DB_NAME = 'log';
+
+export const InputLogLimits = {
+  /** Readers waiting for a flush at once; beyond it a read is refused (53000) rather than queued. */
+  maxDurableWaiters: 100_000,
+} as const;
 
 /** The log entry a body becomes at `position`. */
 export function entryAt(body: LogEntryBody, position: number): LogEntry {
@@ -42,6 +47,9 @@ export class InputLog {
   private readonly db: Database<Buffer, Buffer>;
   /** The last appended position: every append is durable when it returns. */
   private durable: number;
+  /** The last position handed to the writer thread by appendAndApply (equal to `durable` when idle). */
+  private queued: number;
+  private durableWaiters: { readonly position: number; readonly resolve: () => void; readonly reject: (err: Error) => void }[] = [];
   private syncs = 0;
   /** Set by the first failed append: from then on the in-memory positions cannot be trusted. */
   private failure: Error | undefined;
@@ -50,6 +58,7 @@ export class InputLog {
     this.root = root;
     this.db = db;
     this.durable = last;
+    this.queued = last;
   }
 
   /**
@@ -130,7 +139,80 @@ export class InputLog {
     }
     this.syncs++;
     this.durable = position;
+    this.queued = position;
     return position;
+  }
+
+  /**
+   * Records `body` at the next position and applies it in one LMDB transaction like `appendApplied`, but
+   * committed by lmdb-js's writer thread, so the main thread goes on taking in and planning statements
+   * while the disk flushes (single-node group commit, ADR 0001 §9). `apply` runs later, on this thread,
+   * inside the write transaction, strictly in append order; the promise resolves with the position once
+   * the record and the application are on disk.
+   *
+   * Each entry is a nested transaction, so an entry whose `apply` throws leaves nothing behind; from then
+   * on every queued and later entry is refused. Throws EntryRejectedError synchronously when the entry
+   * cannot be encoded (nothing queued, later appends unaffected).
+   *
+   * A log that uses this must not also write with `appendApplied` or any other main-thread
+   * `transactionSync` while entries are queued: lmdb-js cannot mix the two safely.
+   */
+  appendAndApply(body: LogEntryBody, apply: (entry: LogEntry) => void): Promise<number> {
+    if (this.failure !== undefined) return Promise.reject(this.refusal());
+    const position = this.queued + 1;
+    const bytes = encodeForAppend(body, position);
+    this.queued = position;
+    const key = logPositionKey(position);
+    const committed = this.root.childTransaction(() => {
+      if (this.failure !== undefined) throw this.refusal();
+      try {
+        if (this.db.getBinaryFast(key) !== undefined) throw new Error(`input log position ${position} is already taken`);
+        this.db.putSync(key, bytes);
+        apply(entryAt(body, position));
+      } catch (err) {
+        this.failure ??= err instanceof Error ? err : new Error(String(err));
+        throw err;
+      }
+    });
+    return committed.then(
+      async () => {
+        // The commit is visible once `committed` resolves; durable once the flush that follows it is done.
+        await this.root.flushed;
+        this.syncs++;
+        if (position > this.durable) this.durable = position;
+        this.wakeDurable();
+        return position;
+      },
+      (err: unknown) => {
+        const error = err instanceof Error ? err : new Error(String(err));
+        this.failure ??= error;
+        for (const w of this.durableWaiters.splice(0)) w.reject(this.refusal());
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * Resolves once `position` is durable (at once when it already is). Rejects when the log fails first.
+   * For readers that must not see state whose flush is still in flight.
+   */
+  whenDurable(position: number): Promise<void> {
+    if (position <= this.durable) return Promise.resolve();
+    if (this.failure !== undefined) return Promise.reject(this.refusal());
+    if (this.durableWaiters.length >= InputLogLimits.maxDurableWaiters) {
+      return Promise.reject(new OrdoError('53000', `too many readers waiting for the log to flush (${this.durableWaiters.length})`));
+    }
+    return new Promise((resolve, reject) => this.durableWaiters.push({ position, resolve, reject }));
+  }
+
+  private wakeDurable(): void {
+    if (this.durableWaiters.length === 0) return;
+    const waiting = this.durableWaiters;
+    this.durableWaiters = [];
+    for (const w of waiting) {
+      if (w.position <= this.durable) w.resolve();
+      else this.durableWaiters.push(w);
+    }
   }
 
   private refusal(): Error {

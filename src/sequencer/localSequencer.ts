@@ -13,12 +13,13 @@ import { EntryRejectedError, type ControlEntry, type LogEntry, type LogEntryBody
 export interface LogSink {
   readonly lastPosition: number;
   /**
-   * Records the entry at the next position and calls `apply` with it in the same storage transaction;
-   * returns the position once both are durable. Throws EntryRejectedError when the entry itself cannot
-   * be recorded (nothing was appended, later appends are unaffected); anything else thrown means the
-   * log failed, or `apply` did, and nothing more may be appended.
+   * Records the entry at the next position and calls `apply` with it in the same storage transaction,
+   * strictly in append order (possibly after this returns); resolves with the position once both are
+   * durable, in append order. Throws EntryRejectedError synchronously when the entry itself cannot be
+   * recorded (nothing was appended, later appends are unaffected); a rejection means the log failed, or
+   * `apply` did, and nothing more may be appended.
    */
-  appendApplied(body: LogEntryBody, apply: (entry: LogEntry) => void): number;
+  appendAndApply(body: LogEntryBody, apply: (entry: LogEntry) => void): Promise<number>;
 }
 
 
@@ -73,6 +74,8 @@ export class LocalSequencer<A> implements Sequencer {
   private pending = 0;
   private failure: Error | undefined;
   private closed = false;
+  /** Settles once every entry handed to the log so far has been delivered or failed. */
+  private tail: Promise<void> = Promise.resolve();
 
   constructor(log: LogSink, options: LocalSequencerOptions<A>) {
     assert(options.epochMs >= 0 && options.maxBatchTxns > 0, 'the epoch must not be negative and the batch size must be positive');
@@ -104,19 +107,16 @@ export class LocalSequencer<A> implements Sequencer {
     const refusal = this.refusal();
     if (refusal !== undefined) return Promise.reject(refusal);
     this.batcher.close();
-    try {
-      return Promise.resolve(this.sequence({ kind: 'control', timestampMs: this.nextTimestamp(), control }));
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
+    return this.sequence({ kind: 'control', timestampMs: this.nextTimestamp(), control });
   }
 
+  /** Sequences what was already submitted, refuses new work, and resolves once all of it is durable. */
   close(): Promise<void> {
     if (!this.closed) {
       this.batcher.close();
       this.closed = true;
     }
-    return Promise.resolve();
+    return this.tail;
   }
 
   private refusal(): Error | undefined {
@@ -135,36 +135,56 @@ export class LocalSequencer<A> implements Sequencer {
     this.epoch++;
     const txns = items.map((i) => i.txn);
     this.pending -= items.length;
-    let position: number;
-    try {
-      position = this.sequence({ kind: 'batch', batch: { epoch: this.epoch, timestampMs: this.nextTimestamp(), txns } });
-    } catch (err) {
-      const error = err instanceof Error ? err : new Error(String(err));
-      for (const i of items) i.reject(error);
-      return;
-    }
-    for (const i of items) i.resolve(position);
+    this.sequence({ kind: 'batch', batch: { epoch: this.epoch, timestampMs: this.nextTimestamp(), txns } }).then(
+      (position) => {
+        for (const i of items) i.resolve(position);
+      },
+      (err: unknown) => {
+        const error = err instanceof Error ? err : new Error(String(err));
+        for (const i of items) i.reject(error);
+      },
+    );
   }
 
-  /** Appends and applies one entry; throws what the transactions' submitters should hear. */
-  private sequence(body: LogEntryBody): number {
-    if (this.failure !== undefined) throw logFailed(this.failure);
+  /**
+   * Appends and applies one entry; resolves with its position once it is durable and its outcomes were
+   * handed to onDurable (in position order), or rejects with what its submitters should hear.
+   */
+  private sequence(body: LogEntryBody): Promise<number> {
+    if (this.failure !== undefined) return Promise.reject(logFailed(this.failure));
     let applied: { result: A; entry: LogEntry } | undefined;
-    let position: number;
+    let appended: Promise<number>;
     try {
-      position = this.log.appendApplied(body, (entry) => {
+      appended = this.log.appendAndApply(body, (entry) => {
         applied = { result: this.options.apply(entry), entry };
       });
     } catch (err) {
-      // One bad entry fails its own transactions only; a failing log (or apply) fails everything after it.
-      if (err instanceof EntryRejectedError) throw err;
-      const failure = err instanceof Error ? err : new Error(String(err));
-      this.failure ??= failure;
-      throw logFailed(failure);
+      // One entry that cannot be recorded fails its own transactions only.
+      if (err instanceof EntryRejectedError) return Promise.reject(err);
+      return Promise.reject(this.fail(err));
     }
-    assert(applied !== undefined, 'the log applied the entry it appended');
-    this.options.onDurable(applied.result, applied.entry);
-    return position;
+    const done = Promise.all([appended, this.tail]).then(
+      ([position]) => {
+        if (this.failure !== undefined) throw logFailed(this.failure);
+        assert(applied !== undefined, 'the log applied the entry it appended');
+        this.options.onDurable(applied.result, applied.entry);
+        return position;
+      },
+      // A failing log (or apply) fails everything after it.
+      (err: unknown) => {
+        throw this.fail(err);
+      },
+    );
+    this.tail = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    return done;
+  }
+
+  private fail(err: unknown): OrdoError {
+    this.failure ??= err instanceof Error ? err : new Error(String(err));
+    return logFailed(this.failure);
   }
 }
 
@@ -181,8 +201,8 @@ export class VolatileLogSink implements LogSink {
   get lastPosition(): number {
     return this.position;
   }
-  appendApplied(body: LogEntryBody, apply: (entry: LogEntry) => void): number {
+  appendAndApply(body: LogEntryBody, apply: (entry: LogEntry) => void): Promise<number> {
     apply(entryAt(body, this.position + 1));
-    return ++this.position;
+    return Promise.resolve(++this.position);
   }
 }
