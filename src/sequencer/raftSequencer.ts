@@ -396,6 +396,9 @@ export class RaftSequencer<A> implements Sequencer {
           applied = { result: this.options.apply(entry), entry };
         },
         encoded,
+        // Committed means durable in the Raft log on a majority, this node included; a lost apply is
+        // delivered again after a restart (the driver starts from the input log's end).
+        { replicated: true },
       );
       assert(position === e.index && applied !== undefined, 'the input log recorded and applied the entry at its raft index');
       this.appendedThrough = e.index;
